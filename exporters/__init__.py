@@ -1,0 +1,1 @@
+"""Built-in export backends (TorchScript, ONNX), registered through ``zoo_register_exporters``."""

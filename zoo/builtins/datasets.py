@@ -1,0 +1,1 @@
+"""Built-in plugin: datasets (filled in by its family)."""

@@ -1,0 +1,1 @@
+"""Built-in plugin: mobilenet (filled in by its family)."""

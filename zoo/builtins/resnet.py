@@ -1,0 +1,1 @@
+"""Built-in plugin: resnet (filled in by its family)."""

@@ -1,0 +1,1 @@
+"""Built-in plugin: se (filled in by its family)."""

@@ -1,0 +1,1 @@
+"""Built-in plugin: simple_cnn (filled in by its family)."""

@@ -1,0 +1,1 @@
+"""Built-in plugin: vgg (filled in by its family)."""

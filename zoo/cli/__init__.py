@@ -1,0 +1,61 @@
+"""The ``zoo`` command: thin Typer commands over the library.
+
+Each subcommand lives in its own module and imports torch only inside its body, so
+``zoo --help`` stays fast. Every ``ZooError`` becomes one line on stderr and an exit code.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from typing import Any
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from zoo.errors import ZooError
+
+
+class ZooGroup(TyperGroup):
+    """Turns library errors into one-line messages instead of tracebacks."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ZooError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(130) from None
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> str:
+    return f"warning: {message}\n"
+
+
+app = typer.Typer(
+    cls=ZooGroup,
+    name="zoo",
+    help="A zoo of convolutional image classifiers: list, train, export, predict, bench.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _register_commands() -> None:
+    from zoo.cli import registry_cmds
+
+    registry_cmds.register(app)
+
+
+_register_commands()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    warnings.formatwarning = _one_line_warning  # type: ignore[assignment]
+    sys.exit(app())

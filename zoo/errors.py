@@ -1,0 +1,30 @@
+"""User-facing errors: one line of text and an exit code, never a traceback."""
+
+from __future__ import annotations
+
+
+class ZooError(Exception):
+    """An error the CLI reports as a single line on stderr."""
+
+    exit_code = 1
+
+
+class ZooUsageError(ZooError):
+    """Bad input from the user (unknown name, invalid number, ...): exit code 2."""
+
+    exit_code = 2
+
+
+class UnknownNameError(ZooUsageError, KeyError):
+    """A name that is not in a registry; the message suggests the closest ones."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class DuplicateNameError(ZooError):
+    """Two plugins registered the same name; the message names both owners."""
+
+
+class PluginError(ZooError):
+    """A plugin failed to load or to register (fatal only with ZOO_STRICT_PLUGINS=1)."""
