@@ -10,7 +10,6 @@ import sys
 import warnings
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -20,7 +19,7 @@ from zoo.errors import ZooError
 class ZooGroup(TyperGroup):
     """Turns library errors into one-line messages instead of tracebacks."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except ZooError as exc:
