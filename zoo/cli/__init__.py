@@ -46,9 +46,10 @@ app = typer.Typer(
 
 
 def _register_commands() -> None:
-    from zoo.cli import registry_cmds
+    from zoo.cli import plugins_cmd, registry_cmds
 
     registry_cmds.register(app)
+    plugins_cmd.register(app)
 
 
 _register_commands()

@@ -1,0 +1,33 @@
+"""`zoo plugins`: every plugin, built-in or installed, what it provides, and load errors."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+
+def plugins(as_json: bool = typer.Option(False, "--json", help="Emit a JSON array.")) -> None:
+    """List plugins: version, hooks implemented, what each registered, and load errors."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from zoo.plugins import plugin_records
+
+    records = plugin_records()
+    if as_json:
+        typer.echo(json.dumps([r.as_dict() for r in records], indent=2))
+        return
+    table = Table(title="zoo plugins")
+    for column in ("plugin", "version", "kind", "hooks", "provides", "status"):
+        table.add_column(column)
+    for r in records:
+        provides = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in r.provides.items())
+        hooks = ", ".join(h.removeprefix("zoo_register_") for h in r.hooks)
+        status = f"[red]error: {r.error}[/red]" if r.error else "[green]ok[/green]"
+        table.add_row(r.name, r.version, "built-in" if r.builtin else "installed", hooks, provides, status)
+    Console(width=200 if not Console().is_terminal else None).print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("plugins")(plugins)
