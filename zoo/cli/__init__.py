@@ -45,6 +45,22 @@ app = typer.Typer(
 )
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from zoo import __version__
+
+        typer.echo(f"zoo {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True,
+                                 help="Show the version and exit."),
+) -> None:
+    """A zoo of convolutional image classifiers: list, train, export, predict, bench."""
+
+
 def _register_commands() -> None:
     from zoo.cli import plugins_cmd, registry_cmds
 
