@@ -1,9 +1,157 @@
-"""`zoo list` and `zoo info` (placeholder until the analysis lands)."""
+"""`zoo list` and `zoo info`: the registry, sized without allocating weights.
+
+torch is imported only when a size has to be computed (``zoo.analysis`` imports it lazily), so
+``zoo --help`` never loads it and ``zoo list`` answered from the summary cache does not either.
+"""
 
 from __future__ import annotations
 
+import difflib
+import json
+import warnings
+from typing import Any
+
 import typer
+
+from zoo.errors import ZooError, ZooUsageError
+
+
+def _check_choice(kind: str, value: str | None, known: list[str]) -> None:
+    """A --family/--tag that exists nowhere is a typo, not an empty filter."""
+    if value is None or value in known:
+        return
+    close = difflib.get_close_matches(value, known, n=3, cutoff=0.6)
+    hint = f"did you mean {', '.join(close)}?" if close else f"known: {', '.join(known)}"
+    raise ZooUsageError(f"unknown {kind} '{value}'; {hint}")
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(width=None if Console().is_terminal else 200)
+
+
+def list_models(
+    patterns: list[str] | None = typer.Argument(None, metavar="PATTERN",
+                                                help="fnmatch patterns, e.g. 'resnet*' (any matches)."),
+    family: str | None = typer.Option(None, "--family", "-f", help="Only this family."),
+    tag: str | None = typer.Option(None, "--tag", "-t", help="Only architectures with this tag."),
+    as_json: bool = typer.Option(False, "--json", help="Emit a JSON array with exact numbers."),
+) -> None:
+    """List architectures with params and MACs at their default size.
+
+    A filter that matches nothing prints nothing on stdout ('[]' with --json), says so on stderr
+    and exits 0; an unknown --family or --tag is a typo and exits 2.
+    """
+    from zoo.analysis import default_summaries, human
+    from zoo.registry import get_spec, list_families
+    from zoo.registry import list_models as registry_list
+
+    every = [get_spec(n) for n in registry_list()]
+    _check_choice("family", family, list_families())
+    _check_choice("tag", tag, sorted({t for spec in every for t in spec.tags}))
+    specs = [get_spec(n) for n in registry_list(include=patterns or None, family=family, tag=tag)]
+    summaries = default_summaries(specs)
+    records = [
+        {
+            "name": spec.name,
+            "family": spec.family,
+            "params": s.params,
+            "macs": s.macs,
+            "image_size": spec.image_size,
+            "in_channels": spec.in_channels,
+            "min_image_size": spec.min_image_size,
+            "num_classes": s.num_classes,
+            "tags": list(spec.tags),
+            "plugin": spec.plugin,
+            "paper": spec.paper,
+        }
+        for spec, s in zip(specs, summaries, strict=True)
+    ]
+    if as_json:
+        typer.echo(json.dumps(records, indent=2))
+    if not records:
+        wanted = [f"pattern {' '.join(patterns)}" if patterns else "", f"family {family}" if family else "",
+                  f"tag {tag}" if tag else ""]
+        typer.echo(f"no architectures match {', '.join(w for w in wanted if w)}", err=True)
+        return
+    if as_json:
+        return
+    from rich.table import Table
+
+    table = Table(title=f"zoo architectures ({len(records)}; params and MACs at 1000 classes, batch 1)")
+    for column, justify in (("name", "left"), ("family", "left"), ("params", "right"), ("MACs", "right"),
+                            ("input", "right"), ("tags", "left"), ("plugin", "left")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for r in records:
+        size = f"{r['in_channels']}x{r['image_size']}x{r['image_size']}"
+        table.add_row(r["name"], r["family"], human(r["params"]), human(r["macs"]), size,
+                      ", ".join(r["tags"]), r["plugin"])
+    _console().print(table)
+
+
+def info(
+    arch: str = typer.Argument(..., help="Architecture name (see 'zoo list')."),
+    image_size: int | None = typer.Option(None, "--image-size",
+                                          help="Input height and width [default: the arch's]."),
+    in_channels: int | None = typer.Option(None, "--in-channels",
+                                           help="Input channels [default: the arch's]."),
+    num_classes: int = typer.Option(1000, "--num-classes", help="Classifier outputs."),
+    depth: int = typer.Option(0, "--depth", help="Open blocks this many levels (0: one row per block)."),
+    as_json: bool = typer.Option(False, "--json", help="Emit one JSON object with exact numbers."),
+) -> None:
+    """Per-block shapes, params, MACs, receptive field and jump of one architecture.
+
+    Rows are conv/pool/linear layers and whole blocks (a residual or inverted-residual block is
+    one row); --depth N opens blocks N levels. Totals at the bottom.
+    """
+    from zoo.analysis import FormulaMismatchWarning, describe, human
+    from zoo.registry import get_spec
+
+    spec = get_spec(arch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FormulaMismatchWarning)  # reported below, once
+        report = describe(spec, image_size=image_size, in_channels=in_channels, num_classes=num_classes,
+                          depth=depth)
+    if as_json:
+        typer.echo(json.dumps({"family": spec.family, "plugin": spec.plugin, **report.as_dict()}, indent=2))
+    else:
+        _print_report(report, spec.family, spec.plugin, human)
+    for problem in report.mismatches:
+        typer.echo(f"warning: formula mismatch: {problem}", err=True)
+    if report.mismatches:
+        raise ZooError(f"{len(report.mismatches)} formula mismatch(es) in {report.name}: "
+                       "the course formulas disagree with torch")
+
+
+def _print_report(report: Any, family: str, plugin: str, human: Any) -> None:
+    from rich.table import Table
+
+    shape = "x".join(str(d) for d in (1, report.in_channels, report.image_size, report.image_size))
+    title = f"{report.name} ({family}, plugin {plugin}): input {shape}, {report.num_classes} classes"
+    caption = ("RF: receptive field in input pixels; jump: input pixels between neighbouring outputs; "
+               "*: also sees the whole image (global pooling, SE gate)")
+    table = Table(title=title, caption=caption)
+    for column, justify in (("layer", "left"), ("type", "left"), ("output", "right"), ("params", "right"),
+                            ("MACs", "right"), ("RF", "right"), ("jump", "right")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for row in report.rows:
+        out = "x".join(str(d) for d in row.output_shape[1:]) if row.output_shape else "-"
+        mark = " *" if row.sees_whole_image else ""
+        rf = "-" if row.receptive_field is None else f"{row.receptive_field}{mark}"
+        table.add_row("  " * row.depth + row.path, row.type, out, human(row.params) if row.params else "",
+                      human(row.macs) if row.macs else "", rf, "-" if row.jump is None else str(row.jump))
+    table.add_section()
+    rf_total = "-" if report.receptive_field is None else str(report.receptive_field)
+    table.add_row("total", "", "x".join(str(d) for d in report.output_shape[1:]), human(report.params),
+                  human(report.macs), rf_total, "")
+    console = _console()
+    console.print(table)
+    console.print(f"parameters {report.params:,}   MACs {report.macs:,}   receptive field of the last "
+                  f"feature map {rf_total} px   formula checks: {report.checked_convs} conv layers, "
+                  f"{len(report.mismatches)} mismatches", highlight=False)
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("list")(list_models)
+    app.command("info")(info)
