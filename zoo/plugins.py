@@ -5,6 +5,11 @@ third-party package implements. Environment:
 
 - ``ZOO_PLUGINS``: unset loads every installed plugin; ``""`` none; ``"a,b"`` only those.
 - ``ZOO_STRICT_PLUGINS=1``: a plugin that fails to load or register is fatal, not skipped.
+
+Policy: plugins register in load order (built-ins first, then entry points by name). A plugin
+is all or nothing: if any of its hooks raises, registers something invalid, or reuses a name
+an earlier plugin holds, none of its items are registered and it is skipped with a one-line
+warning that names both owners. So built-ins always keep their names.
 """
 
 from __future__ import annotations
@@ -14,13 +19,14 @@ import importlib.metadata as metadata
 import os
 import threading
 import warnings
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pluggy
 
 from zoo import hookspecs
-from zoo.errors import PluginError, ZooError
+from zoo.errors import PluginError
 from zoo.registry import ArchSpec, DatasetSpec, Registry
 
 ENTRY_POINT_GROUP = "zoo"
@@ -35,6 +41,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "exporters",
 )
 
+# hook name -> the PluginHost registry (and ``provides`` key) it fills
 REGISTRATION_HOOKS = {
     "zoo_register_architectures": "architectures",
     "zoo_register_exporters": "exporters",
@@ -43,7 +50,7 @@ REGISTRATION_HOOKS = {
 
 
 class PluginLoadWarning(UserWarning):
-    """A third-party plugin was skipped because it failed to load or register."""
+    """A plugin was skipped because it failed to load or register."""
 
 
 @dataclass
@@ -82,23 +89,33 @@ class PluginHost:
 
 
 _host: PluginHost | None = None
-_lock = threading.Lock()
+_loading = False
+_lock = threading.RLock()
 
 
 def get_host() -> PluginHost:
     """The loaded plugins, loading them on first use."""
-    global _host
-    if _host is None:
-        with _lock:
-            if _host is None:
+    global _host, _loading
+    if _host is not None:
+        return _host
+    with _lock:
+        if _host is None:
+            if _loading:  # a registration hook reached back into the registry
+                raise PluginError("zoo's registry was used while plugins were loading; "
+                                  "registration hooks may only call register()")
+            _loading = True
+            try:
                 _host = load_plugins()
+            finally:
+                _loading = False
     return _host
 
 
 def reset_host() -> None:
     """Forget loaded plugins so the next registry access loads them again (tests)."""
     global _host
-    _host = None
+    with _lock:
+        _host = None
 
 
 def strict() -> bool:
@@ -125,18 +142,15 @@ def load_plugins() -> PluginHost:
     pm.add_hookspecs(hookspecs)
     host = PluginHost(pm=pm)
     for module_name in BUILTIN_PLUGINS:
-        module = importlib.import_module(module_name)
-        name = _builtin_name(module_name)
-        pm.register(module, name=name)
-        host.records[name] = PluginRecord(name, _zoo_version(), builtin=True, module=module_name)
+        record = PluginRecord(_builtin_name(module_name), _zoo_version(), builtin=True, module=module_name)
+        _add_plugin(host, record, lambda m=module_name: importlib.import_module(m))
     _load_entry_points(host)
     _check_hooks(host)
-    for hook_name, registry_name in REGISTRATION_HOOKS.items():
-        _run_registration(host, hook_name, getattr(host, registry_name))
-    for name, record in host.records.items():
+    for name, record in list(host.records.items()):  # load order: built-ins win duplicates
         plugin = pm.get_plugin(name)
         if plugin is not None:
             record.hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
+            _register_items(host, name, plugin)
     return host
 
 
@@ -145,34 +159,73 @@ def _builtin_name(module_name: str) -> str:
     return f"zoo.{short}"
 
 
+def _one_line(text: str, limit: int = 300) -> str:
+    """Exception texts can span lines; a warning or CLI error must not."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
 def _fail(host: PluginHost, name: str, error: str) -> None:
-    """Record a plugin failure; warn, or raise when strict."""
+    """Record a plugin failure and drop the plugin; warn, or raise when strict."""
+    error = _one_line(error)
     record = host.records.get(name)
     if record is not None:
         record.error = error
+    plugin = host.pm.get_plugin(name)
+    if plugin is not None:
+        host.pm.unregister(plugin, name=name)
     if strict():
         raise PluginError(f"plugin '{name}' failed: {error}")
-    warnings.warn(f"plugin '{name}' skipped: {error}", PluginLoadWarning, stacklevel=3)
+    warnings.warn(f"plugin '{name}' skipped: {error}", PluginLoadWarning, stacklevel=2)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _add_plugin(host: PluginHost, record: PluginRecord, load: Callable[[], object]) -> None:
+    """Import a plugin and hand it to pluggy; a failure skips just this plugin."""
+    host.records[record.name] = record
+    try:
+        plugin = load()
+        host.pm.register(plugin, name=record.name)
+    except Exception as exc:  # a broken plugin must not break zoo
+        _fail(host, record.name, _describe(exc))
+        return
+    if not record.builtin and not host.pm.get_hookcallers(plugin):
+        _fail(host, record.name, f"{record.module} implements no zoo hook (forgot @zoo.hookimpl?)")
 
 
 def _load_entry_points(host: PluginHost) -> None:
     wanted = selected_plugins()
-    seen: set[str] = set()
-    for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-        if ep.name in seen or (wanted is not None and ep.name not in wanted):
-            continue
-        seen.add(ep.name)
-        dist = getattr(ep, "dist", None)
-        version = dist.version if dist is not None else "?"
-        host.records[ep.name] = PluginRecord(ep.name, version, builtin=False, module=ep.value)
-        try:
-            plugin = ep.load()
-            host.pm.register(plugin, name=ep.name)
-        except Exception as exc:  # a broken plugin must not break zoo
-            _fail(host, ep.name, f"{type(exc).__name__}: {exc}")
-    for name in sorted((wanted or set()) - seen):
+    found: dict[str, list[metadata.EntryPoint]] = {}
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if wanted is None or ep.name in wanted:
+            same = found.setdefault(ep.name, [])
+            if all(other.value != ep.value for other in same):  # a path listed twice is one plugin
+                same.append(ep)
+    for name in sorted(found):
+        eps = found[name]
+        ep = eps[0]
+        version = ep.dist.version if ep.dist is not None else "?"
+        key = name if name not in host.records else f"{name} ({_dist_name(ep)})"
+        record = PluginRecord(key, version, builtin=False, module=ep.value)
+        if key != name:
+            host.records[key] = record
+            _fail(host, key, f"plugin name '{name}' is taken by a built-in plugin")
+        elif len(eps) > 1:
+            host.records[key] = record
+            owners = " and ".join(f"{_dist_name(e)} ({e.value})" for e in eps)
+            _fail(host, key, f"two installed distributions provide plugin '{name}': {owners}")
+        else:
+            _add_plugin(host, record, ep.load)
+    for name in sorted((wanted or set()) - set(found)):
         host.records[name] = PluginRecord(name, "?", builtin=False)
-        _fail(host, name, f"ZOO_PLUGINS names '{name}' but no such plugin is installed")
+        _fail(host, name, f"ZOO_PLUGINS names '{name}' but no installed plugin has that name")
+
+
+def _dist_name(ep: metadata.EntryPoint) -> str:
+    return ep.dist.name if ep.dist is not None else "?"
 
 
 def _check_hooks(host: PluginHost) -> None:
@@ -183,46 +236,68 @@ def _check_hooks(host: PluginHost) -> None:
             return
         except pluggy.PluginValidationError as exc:
             name = host.pm.get_name(exc.plugin) or repr(exc.plugin)
-            host.pm.unregister(exc.plugin)
-            _fail(host, name, str(exc).splitlines()[0])
+            _fail(host, name, str(exc))
+            if host.pm.is_registered(exc.plugin):
+                host.pm.unregister(exc.plugin)
 
 
-def _run_registration(host: PluginHost, hook_name: str, registry: Registry[Any]) -> None:
-    """Call each plugin's hook on its own, so every item knows its owner and a failing
-    plugin is skipped as a whole, not half-registered."""
-    caller = getattr(host.pm.hook, hook_name)
-    for impl in reversed(caller.get_hookimpls()):  # pluggy lists in reverse registration order
-        name = impl.plugin_name
-        items: list[Any] = []
-        try:
-            impl.function(register=items.append)
-            for item in items:
-                if isinstance(item, (ArchSpec, DatasetSpec)):
-                    item = _with_owner(item, name)
-                registry.register(item, owner=name)
-        except Exception as exc:
-            for item in items:
-                if getattr(item, "name", None) in registry and registry.owner(item.name) == name:
-                    _forget(registry, item.name)
-            if isinstance(exc, ZooError):
-                _fail(host, name, str(exc))
-            else:
-                _fail(host, name, f"{hook_name} raised {type(exc).__name__}: {exc}")
-            continue
-        if items:
-            kind = REGISTRATION_HOOKS[hook_name]
-            host.records[name].provides.setdefault(kind, []).extend(i.name for i in items)
+def _register_items(host: PluginHost, name: str, plugin: object) -> None:
+    """Call the plugin's registration hooks, check everything, then commit it all or nothing."""
+    collected: list[tuple[str, Any]] = []  # (registry attribute, item)
+    try:
+        for hook_name, kind in REGISTRATION_HOOKS.items():
+            caller = getattr(host.pm.hook, hook_name)
+            impl = next((i for i in caller.get_hookimpls() if i.plugin is plugin), None)
+            if impl is None:
+                continue
+            if impl.hookwrapper or impl.wrapper:
+                raise PluginError(f"{hook_name} must be a plain hook, not a wrapper")
+            items: list[Any] = []
+            args = {"register": items.append}
+            try:
+                impl.function(**{arg: args[arg] for arg in impl.argnames})
+            except Exception as exc:
+                raise PluginError(f"{hook_name} raised {_describe(exc)}") from exc
+            collected.extend((kind, _checked(hook_name, item, name)) for item in items)
+        _check_names(host, collected, name)
+    except PluginError as exc:
+        _fail(host, name, str(exc))
+        return
+    provides = host.records[name].provides
+    for kind, item in collected:
+        getattr(host, kind).register(item, owner=name)
+        provides.setdefault(kind, []).append(item.name)
 
 
-def _with_owner(spec: Any, owner: str) -> Any:
-    from dataclasses import replace
+def _checked(hook_name: str, item: Any, owner: str) -> Any:
+    """Validate one registered item without importing or building anything; stamp its owner."""
+    expected = {"zoo_register_architectures": ArchSpec, "zoo_register_datasets": DatasetSpec}.get(hook_name)
+    if expected is not None and not isinstance(item, expected):
+        raise PluginError(f"{hook_name} registered {type(item).__name__}, expected {expected.__name__}")
+    name = getattr(item, "name", None)
+    if not isinstance(name, str) or not name:
+        raise PluginError(f"{hook_name} registered {type(item).__name__} without a name")
+    if isinstance(item, ArchSpec):
+        builder = item.builder
+        if not callable(builder) and not (isinstance(builder, str) and ":" in builder):
+            raise PluginError(f"architecture '{name}' has builder {builder!r}; "
+                              "expected a callable or 'package.module:function'")
+    if hook_name == "zoo_register_exporters" and not callable(getattr(item, "export", None)):
+        raise PluginError(f"exporter '{name}' has no export() method")
+    return replace(item, plugin=owner) if isinstance(item, (ArchSpec, DatasetSpec)) else item
 
-    return replace(spec, plugin=owner)
 
-
-def _forget(registry: Registry[Any], name: str) -> None:
-    registry._items.pop(name, None)
-    registry._owners.pop(name, None)
+def _check_names(host: PluginHost, collected: list[tuple[str, Any]], owner: str) -> None:
+    """A name already taken (by an earlier plugin or this one) rejects the whole plugin."""
+    mine: set[tuple[str, str]] = set()
+    for kind, item in collected:
+        registry: Registry[Any] = getattr(host, kind)
+        if item.name in registry:
+            raise PluginError(f"{registry.kind} '{item.name}' is registered twice: "
+                              f"by plugin '{registry.owner(item.name)}' and by plugin '{owner}'")
+        if (kind, item.name) in mine:
+            raise PluginError(f"{registry.kind} '{item.name}' is registered twice by plugin '{owner}'")
+        mine.add((kind, item.name))
 
 
 def plugin_records() -> list[PluginRecord]:

@@ -10,6 +10,7 @@ import typer
 def plugins(as_json: bool = typer.Option(False, "--json", help="Emit a JSON array.")) -> None:
     """List plugins: version, hooks implemented, what each registered, and load errors."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from zoo.plugins import plugin_records
@@ -24,8 +25,9 @@ def plugins(as_json: bool = typer.Option(False, "--json", help="Emit a JSON arra
     for r in records:
         provides = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in r.provides.items())
         hooks = ", ".join(h.removeprefix("zoo_register_") for h in r.hooks)
-        status = f"[red]error: {r.error}[/red]" if r.error else "[green]ok[/green]"
-        table.add_row(r.name, r.version, "built-in" if r.builtin else "installed", hooks, provides, status)
+        status = f"[red]error: {escape(r.error)}[/red]" if r.error else "[green]ok[/green]"
+        table.add_row(escape(r.name), escape(r.version), "built-in" if r.builtin else "installed", hooks,
+                      escape(provides), status)
     Console(width=200 if not Console().is_terminal else None).print(table)
 
 
