@@ -53,7 +53,14 @@ class ArchSpec:
         check_positive("num_classes", num_classes)
         check_positive("in_channels", channels)
         builder = resolve(self.builder)
-        return builder(num_classes=num_classes, in_channels=channels, **{**dict(self.default_kwargs), **kwargs})
+        options = {**dict(self.default_kwargs), **kwargs}
+        try:
+            return builder(num_classes=num_classes, in_channels=channels, **options)
+        except TypeError as exc:
+            if "unexpected keyword argument" not in str(exc):
+                raise
+            raise ZooUsageError(f"{self.name} does not take option(s) {', '.join(sorted(options))}: "
+                                f"{exc}") from None
 
 
 @dataclass(frozen=True)
