@@ -239,7 +239,7 @@ def test_torchvision_initialisation() -> None:
 
 
 def test_unknown_option_is_refused() -> None:
-    with pytest.raises(zoo.ZooUsageError, match="resnet18 does not take option.*width_mult"):
+    with pytest.raises(zoo.ZooUsageError, match=r"resnet18 does not take option.*width_mult"):
         zoo.get_model("resnet18", width_mult=0.5)
 
 

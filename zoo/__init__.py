@@ -29,6 +29,10 @@ __all__ = [
 # name -> "module:attribute", imported on first access so `import zoo` stays light.
 _LAZY = {
     "describe": "zoo.analysis:describe",
+    "train": "zoo.training.api:train",
+    "evaluate": "zoo.training.api:evaluate",
+    "lr_find": "zoo.training.lr_find:lr_find",
+    "export": "zoo.export_api:export",
 }
 
 

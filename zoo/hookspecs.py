@@ -7,7 +7,8 @@ Hooks must stay cheap: no torch import, no model building. Builders are given as
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 

@@ -62,10 +62,14 @@ def root(
 
 
 def _register_commands() -> None:
-    from zoo.cli import plugins_cmd, registry_cmds
+    from zoo.cli import bench_cmds, data_cmds, export_cmds, plugins_cmd, registry_cmds, train_cmds
 
     registry_cmds.register(app)
     plugins_cmd.register(app)
+    export_cmds.register(app)
+    train_cmds.register(app)
+    bench_cmds.register(app)
+    data_cmds.register(app)
 
 
 _register_commands()

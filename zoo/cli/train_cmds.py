@@ -1,0 +1,210 @@
+"""`zoo train`, `zoo eval` and `zoo lr-find`: thin wrappers over zoo.training.
+
+Every option defaults to ``None`` = "not given", so the library can tell a choice from a default:
+unset options are picked per architecture family and data, and ``--resume`` knows which options
+the user tried to change.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+_EPILOG = "Unset options are chosen per architecture family and data set; see docs/readme/train.md."
+
+
+def _given(**options: Any) -> dict[str, Any]:
+    return {k: v for k, v in options.items() if v is not None}
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("train", epilog=_EPILOG)
+    def train_cmd(
+        arch: str = typer.Argument(..., help="Architecture name (see 'zoo list')."),
+        data: str | None = typer.Option(
+            None, "--data", "-d", help="ImageFolder directory or built-in data set (see 'zoo data list')."
+        ),
+        out: Path | None = typer.Option(None, "--out", "-o", help="Run directory (default runs/<arch>-<n>)."),
+        resume: Path | None = typer.Option(None, "--resume", help="Continue this run from its last.pt."),
+        root: Path = typer.Option(Path("runs"), "--runs-dir", help="Where new run directories go."),
+        epochs: int | None = typer.Option(
+            None, "--epochs", "-e", help="Epochs (default 30, fewer for big data)."
+        ),
+        batch_size: int | None = typer.Option(None, "--batch-size", "-b", help="Batch size."),
+        optimizer: str | None = typer.Option(None, "--optimizer", help="sgd | adam | adamw."),
+        lr: float | None = typer.Option(None, "--lr", help="(Peak) learning rate."),
+        weight_decay: float | None = typer.Option(None, "--weight-decay", help="Weight decay."),
+        momentum: float | None = typer.Option(None, "--momentum", help="SGD momentum [0.9]."),
+        nesterov: bool | None = typer.Option(None, "--nesterov/--no-nesterov", help="Nesterov SGD [on]."),
+        scheduler: str | None = typer.Option(
+            None, "--scheduler", help="onecycle | cosine | step | plateau | none [onecycle]."
+        ),
+        warmup_epochs: float | None = typer.Option(None, "--warmup-epochs", help="Cosine warm-up [1]."),
+        step_size: int | None = typer.Option(None, "--step-size", help="Epochs per step (step) [10]."),
+        gamma: float | None = typer.Option(None, "--gamma", help="LR factor (step, plateau) [0.1]."),
+        label_smoothing: float | None = typer.Option(None, "--label-smoothing", help="[0.1]."),
+        ema: bool | None = typer.Option(None, "--ema/--no-ema", help="Evaluate an EMA of the weights [off]."),
+        ema_decay: float | None = typer.Option(None, "--ema-decay", help="[0.999]."),
+        clip_grad: float | None = typer.Option(None, "--clip-grad", help="Max gradient norm, 0 = off [0]."),
+        patience: int | None = typer.Option(
+            None, "--patience", help="Stop after this many epochs without a lower val loss, 0 = off [5]."
+        ),
+        mixup: str | None = typer.Option(None, "--mixup", help="mixup | cutmix | mixup,cutmix [off]."),
+        mixup_alpha: float | None = typer.Option(None, "--mixup-alpha", help="[1.0]."),
+        augment: str | None = typer.Option(
+            None, "--augment", help="none | light | standard | randaugment | trivialaugment [standard]."
+        ),
+        image_size: int | None = typer.Option(
+            None, "--image-size", help="Crop size (default from arch and data)."
+        ),
+        in_channels: int | None = typer.Option(
+            None, "--in-channels", help="Model input channels (default: data's)."
+        ),
+        norm: str | None = typer.Option(None, "--norm", help="dataset | imagenet | half [dataset]."),
+        val_split: float | None = typer.Option(
+            None, "--val-split", help="Held-out fraction without a val dir [0.2]."
+        ),
+        seed: int | None = typer.Option(None, "--seed", help="[0]."),
+        workers: int | None = typer.Option(
+            None, "--workers", help="Data loader workers (default: CPU count)."
+        ),
+        threads: int | None = typer.Option(
+            None, "--threads", help="Intra-op CPU threads for this run (default: torch's, the core count)."
+        ),
+        cache: str | None = typer.Option(None, "--cache", help="auto | on | off [auto]."),
+        device: str | None = typer.Option(None, "--device", help="auto | cpu | cuda [auto]."),
+        precision: str | None = typer.Option(None, "--precision", help="auto | fp32 | bf16 | fp16 [auto]."),
+        channels_last: bool | None = typer.Option(
+            None, "--channels-last/--no-channels-last", help="[per family]."
+        ),
+        compile: bool | None = typer.Option(None, "--compile/--no-compile", help="torch.compile [off]."),
+        quiet: bool | None = typer.Option(None, "--quiet", "-q", help="No progress output."),
+        as_json: bool | None = typer.Option(None, "--json", help="Print the result as JSON on stdout."),
+        mlflow: bool | None = typer.Option(None, "--mlflow", help="Log params and metrics to MLflow."),
+    ) -> None:
+        """Train ARCH on an image folder or a built-in data set; writes a run directory."""
+        from zoo.training.api import train
+
+        run = train(
+            arch,
+            data,
+            out=out,
+            resume=resume,
+            root=root,
+            **_given(
+                epochs=epochs,
+                batch_size=batch_size,
+                optimizer=optimizer,
+                lr=lr,
+                weight_decay=weight_decay,
+                momentum=momentum,
+                nesterov=nesterov,
+                scheduler=scheduler,
+                warmup_epochs=warmup_epochs,
+                step_size=step_size,
+                gamma=gamma,
+                label_smoothing=label_smoothing,
+                ema=ema,
+                ema_decay=ema_decay,
+                clip_grad=clip_grad,
+                patience=patience,
+                mixup=mixup,
+                mixup_alpha=mixup_alpha,
+                augment=augment,
+                image_size=image_size,
+                in_channels=in_channels,
+                norm=norm,
+                val_split=val_split,
+                seed=seed,
+                workers=workers,
+                threads=threads,
+                cache=cache,
+                device=device,
+                precision=precision,
+                channels_last=channels_last,
+                compile=compile,
+                quiet=quiet,
+                json=as_json,
+                mlflow=mlflow,
+            ),
+        )
+        if as_json:
+            typer.echo(json.dumps(run.result))
+
+    @app.command("eval")
+    def eval_cmd(
+        run_dir: Path = typer.Argument(..., help="A run directory (or a .pt file inside one)."),
+        data: str | None = typer.Option(
+            None,
+            "--data",
+            "-d",
+            help="Other data: an ImageFolder tree, one folder of class folders, "
+            "or a data set name (default: the run's own, same split).",
+        ),
+        split: str | None = typer.Option(None, "--split", help="test | val (default: test if present)."),
+        checkpoint: str = typer.Option("best", "--checkpoint", help="best | last."),
+        batch_size: int = typer.Option(256, "--batch-size", "-b"),
+        workers: int | None = typer.Option(None, "--workers"),
+        as_json: bool = typer.Option(False, "--json", help="Print eval.json on stdout instead of a table."),
+    ) -> None:
+        """Top-1, top-5, per-class accuracy and confusion matrix; writes RUN_DIR/eval.json."""
+        from zoo.training.api import evaluate
+
+        result = evaluate(
+            run_dir,
+            data,
+            split=split,
+            checkpoint=checkpoint,
+            batch_size=batch_size,
+            workers=workers,
+            quiet=as_json,
+        )
+        if as_json:
+            typer.echo(json.dumps(result))
+
+    @app.command("lr-find")
+    def lr_find_cmd(
+        arch: str = typer.Argument(..., help="Architecture name."),
+        data: str = typer.Option(..., "--data", "-d", help="ImageFolder directory or built-in data set."),
+        start_lr: float = typer.Option(1e-6, "--start-lr"),
+        end_lr: float = typer.Option(10.0, "--end-lr"),
+        steps: int = typer.Option(100, "--steps", help="Batches in the sweep."),
+        plot: Path | None = typer.Option(None, "--plot", help="Loss-vs-lr plot [runs/lr-find-<arch>.png]."),
+        optimizer: str | None = typer.Option(None, "--optimizer", help="sgd | adam | adamw [per family]."),
+        batch_size: int | None = typer.Option(None, "--batch-size", "-b"),
+        image_size: int | None = typer.Option(None, "--image-size"),
+        augment: str | None = typer.Option(None, "--augment"),
+        workers: int | None = typer.Option(None, "--workers"),
+        device: str | None = typer.Option(None, "--device"),
+        as_json: bool = typer.Option(False, "--json", help="Print lrs, losses and the suggestion as JSON."),
+    ) -> None:
+        """The learning-rate range test: a loss-vs-lr plot and a suggested --lr."""
+        from zoo.training.lr_find import lr_find
+
+        result = lr_find(
+            arch,
+            data,
+            start_lr=start_lr,
+            end_lr=end_lr,
+            steps=steps,
+            plot=plot or Path("runs") / f"lr-find-{arch}.png",
+            **_given(
+                optimizer=optimizer,
+                batch_size=batch_size,
+                image_size=image_size,
+                augment=augment,
+                workers=workers,
+                device=device,
+            ),
+        )
+        if as_json:
+            typer.echo(json.dumps(result))
+        else:
+            typer.echo(
+                f"suggested --lr {result['suggested']:.3g} ({result['optimizer']}, batch "
+                f"{result['batch_size']}; lowest loss at {result['lowest_loss_lr']:.3g}); "
+                f"plot: {result['plot']}"
+            )

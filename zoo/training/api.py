@@ -1,0 +1,505 @@
+"""``zoo.train``, ``zoo.evaluate``: what the CLI does, as functions a notebook can call.
+
+Everything that can be wrong with the input (options, architecture, data, the run to resume,
+``--out``) is checked before the first byte is written, so a failing command never damages an
+existing run directory.
+"""
+
+from __future__ import annotations
+
+import inspect
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from zoo.errors import ZooUsageError
+from zoo.registry import ArchSpec, get_spec, resolve
+from zoo.run import (
+    CLASSES_FILE,
+    CONFIG_FILE,
+    atomic_write_json,
+    atomic_write_text,
+    build_model,
+    load_checkpoint,
+    load_config,
+    load_model,
+    new_run_dir,
+    read_json,
+)
+from zoo.training.checkpoint import check_compatible, set_rng_state
+from zoo.training.config import RESUMABLE, TrainConfig, family_defaults, resolve_options
+from zoo.training.ema import ModelEMA
+from zoo.training.loop import LoopState, Parts, fit
+from zoo.training.loop import evaluate as evaluate_loader
+from zoo.training.optim import Schedule, build_optimizer
+from zoo.training.precision import autocast, resolve_device, resolve_precision
+from zoo.training.report import Reporter, plot_confusion
+
+SPLIT_FILE = "split.json"
+SKIPPED_FILE = "skipped.txt"
+RESULTS_FILE = "results.json"
+EVAL_FILE = "eval.json"
+SMALL_INPUT_MAX = 64  # ImageNet-style nets keep their early resolution for images up to this size
+
+
+@dataclass
+class Run:
+    """A finished (or resumed-and-finished) training run."""
+
+    run_dir: Path
+    config: dict[str, Any]
+    history: list[dict[str, Any]]
+    result: dict[str, Any] = field(default_factory=dict)
+
+    def load_model(self, checkpoint: str = "best") -> nn.Module:
+        return load_model(self.run_dir, checkpoint)[0]
+
+
+@dataclass
+class _Prior:
+    run_dir: Path
+    config: dict[str, Any]
+    checkpoint: dict[str, Any]
+    split_record: dict[str, Any]
+
+
+def train(
+    arch: str,
+    data: str | Path | None = None,
+    *,
+    out: str | Path | None = None,
+    resume: str | Path | None = None,
+    root: str | Path = "runs",
+    **options: Any,
+) -> Run:
+    """Train ``arch`` on ``data`` (an ImageFolder directory or a built-in data set name).
+
+    ``options`` are :class:`TrainConfig` fields (``epochs=3, lr=0.01, ...``); unset ones are chosen
+    per family and data. ``resume=RUN_DIR`` continues that run from its last completed epoch.
+    """
+    try:
+        cfg = TrainConfig(**options).validate()
+    except TypeError as exc:
+        raise ZooUsageError(f"unknown training option ({exc})") from None
+    spec = get_spec(arch)
+    if resume is not None and out is not None:
+        raise ZooUsageError("--out and --resume cannot be combined (a resumed run stays in its directory)")
+    prior = _load_prior(Path(resume), arch) if resume is not None else None
+    if prior is not None:
+        cfg = _merge_resume(prior, options)
+        data = data if data is not None else prior.config["data"]["source"]
+    if data is None:
+        raise ZooUsageError(
+            "--data is required: a directory of class folders or a data set from 'zoo data list'"
+        )
+    out_dir = _check_out(Path(out)) if out is not None else None
+    if cfg.mlflow:
+        _require_mlflow()
+
+    from zoo.data import load_splits
+
+    same_data = prior is not None and _source_id(data) == prior.config["data"]["source"]
+    splits = load_splits(
+        data,
+        val_split=cfg.val_split,
+        seed=cfg.seed,
+        split_record=prior.split_record if prior and same_data else None,
+    )
+    if prior is not None:
+        check_compatible(prior.config, arch, splits.classes, prior.run_dir)
+        if not same_data:
+            raise ZooUsageError(
+                f"--resume {prior.run_dir}: that run trained on {prior.config['data']['source']}, "
+                f"not {data}; leave --data out to continue on the same split"
+            )
+    defaults = family_defaults(spec.family, spec.tags)
+    cfg = resolve_options(cfg, defaults, len(splits.train))
+    device = resolve_device(cfg.device)
+    precision = resolve_precision(cfg.precision, device, defaults.cpu_bf16)
+    config = _updated_config(prior, cfg) if prior else new_run_config(spec, data, splits, cfg)
+    config["runtime"] = {
+        "device": device,
+        "precision": precision,
+        "torch": torch.__version__,
+        "threads": cfg.threads or torch.get_num_threads(),
+    }
+    _seed_everything(cfg.seed)
+    model = build_model(config)
+    _check_input_size(model, config)
+
+    # -- nothing was written above this line --
+    run_dir = prior.run_dir if prior else (out_dir or new_run_dir(arch, root))
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    _write_run_files(run_dir, config, splits, new=prior is None)
+
+    from zoo.data import batch_mixer, make_loaders
+
+    train_loader, val_loader, test_loader = make_loaders(
+        splits,
+        config["preprocessing"],
+        augment=cfg.augment,
+        batch_size=int(cfg.batch_size),  # type: ignore[arg-type]
+        workers=cfg.workers,
+        cache=cfg.cache,
+        device=device,
+        seed=cfg.seed,
+    )
+    num_classes = len(splits.classes)
+    parts = _build_parts(
+        model, cfg, device, precision, len(train_loader), batch_mixer(cfg.mixup, num_classes, cfg.mixup_alpha)
+    )
+    state = LoopState()
+    if prior is not None:
+        state = _restore(parts, prior.checkpoint, cfg, len(train_loader))
+    reporter = Reporter(cfg.quiet or cfg.json)
+    meta = {"arch": arch, "classes": list(splits.classes)}
+    reporter.info(
+        f"training {arch} on {config['data']['source']} ({len(splits.train)} train / "
+        f"{len(splits.val)} val images, {config['image_size']}px, {device} {precision}) -> {run_dir}"
+    )
+    if prior is not None:
+        done = state.epoch >= int(cfg.epochs)  # type: ignore[arg-type]
+        reporter.info(
+            f"already trained {state.epoch} of {cfg.epochs} epochs; pass --epochs N to train longer"
+            if done
+            else f"resuming after epoch {state.epoch} of {cfg.epochs}"
+        )
+    on_epoch, finish_mlflow = _mlflow_logger(run_dir, config) if cfg.mlflow else (None, None)
+    threads_before = torch.get_num_threads()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    start = time.perf_counter()
+    try:
+        state = fit(
+            parts, state, cfg, train_loader, val_loader, run_dir, num_classes, meta, reporter, on_epoch
+        )
+    finally:
+        if finish_mlflow is not None:
+            finish_mlflow()
+        torch.set_num_threads(threads_before)
+    seconds = time.perf_counter() - start
+    result = _final_report(run_dir, config, splits.classes, state, val_loader, test_loader, device)
+    result.update(train_seconds=seconds, epochs_run=state.epoch, stopped_early=state.stopped_early)
+    atomic_write_json(run_dir / RESULTS_FILE, result)
+    reporter.summary(result)
+    return Run(run_dir, config, state.history, result)
+
+
+def evaluate(
+    run_dir: str | Path,
+    data: str | Path | None = None,
+    *,
+    split: str | None = None,
+    checkpoint: str = "best",
+    batch_size: int = 256,
+    workers: int | None = None,
+    quiet: bool = True,
+) -> dict[str, Any]:
+    """Top-1, top-5, per-class accuracy and confusion matrix of a run on a split; writes eval.json.
+
+    Without ``data`` the run's own data and recorded split are used (``split`` defaults to test when
+    the data has one, else val). ``data`` may be another ImageFolder tree or a single folder of class
+    folders (all of it is evaluated).
+    """
+    if split not in (None, "test", "val"):
+        raise ZooUsageError(f"--split must be test or val, got {split!r}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ZooUsageError(f"--batch-size must be a positive integer, got {batch_size!r}")
+    model, config = load_model(run_dir, checkpoint)
+    run_dir = Path(run_dir) if Path(run_dir).is_dir() else Path(run_dir).parent
+    classes = list(config["classes"])
+    samples, source, split_name = _eval_samples(run_dir, config, data, split)
+
+    from zoo.data import make_eval_loader
+
+    device = resolve_device("auto")
+    loader = make_eval_loader(
+        samples, config["preprocessing"], batch_size=batch_size, workers=workers, device=device
+    )
+    meter = evaluate_loader(model.to(device), loader, len(classes), device=device)
+    result = {
+        "run_dir": str(run_dir),
+        "checkpoint": checkpoint,
+        "data": source,
+        "split": split_name,
+        **meter.summary(classes),
+    }
+    atomic_write_json(run_dir / EVAL_FILE, result)
+    Reporter(quiet).eval_table(result)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# resume
+
+
+def _load_prior(run_dir: Path, arch: str) -> _Prior:
+    config = load_config(run_dir)
+    if config["arch"] != arch:
+        raise ZooUsageError(f"--resume {run_dir}: that run trained '{config['arch']}', not '{arch}'")
+    last = run_dir / "last.pt"
+    if not last.is_file():
+        raise ZooUsageError(f"--resume {run_dir}: no last.pt to resume from")
+    checkpoint = load_checkpoint(last)
+    if "loop" not in checkpoint or "optimizer" not in checkpoint:
+        raise ZooUsageError(f"--resume {last}: not a resumable training checkpoint")
+    split_record = read_json(run_dir / config.get("split_file", SPLIT_FILE), "split record")
+    return _Prior(run_dir, config, checkpoint, split_record)
+
+
+def _merge_resume(prior: _Prior, options: dict[str, Any]) -> TrainConfig:
+    """The run's own options, except the few that may change (``--epochs`` to train longer...)."""
+    stored = TrainConfig.from_dict(prior.config["train"])
+    merged = stored.to_dict()
+    for key, value in options.items():
+        if value is None or value == merged.get(key):
+            continue
+        if key not in RESUMABLE:
+            flag = "--" + key.replace("_", "-")
+            raise ZooUsageError(
+                f"{flag} cannot change on --resume (the run used {merged.get(key)!r}); "
+                f"start a new run instead"
+            )
+        merged[key] = value
+    return TrainConfig.from_dict(merged).validate()
+
+
+def _restore(parts: Parts, ckpt: dict[str, Any], cfg: TrainConfig, steps_per_epoch: int) -> LoopState:
+    state = LoopState.from_dict(ckpt["loop"])
+    parts.model.load_state_dict(ckpt.get("raw_model", ckpt["model"]))
+    if parts.ema is not None and "ema" in ckpt:
+        parts.ema.load_state_dict(ckpt["ema"])
+    parts.optimizer.load_state_dict(ckpt["optimizer"])
+    parts.schedule.restore(
+        ckpt["scheduler"],
+        same_length=int(ckpt["epochs"]) == cfg.epochs,
+        epochs_done=state.epoch,
+        steps_per_epoch=steps_per_epoch,
+    )
+    if parts.scaler is not None and "scaler" in ckpt:
+        parts.scaler.load_state_dict(ckpt["scaler"])
+    set_rng_state(ckpt["rng"])
+    if state.stopped_early:  # resuming an early-stopped run means: train on
+        state.stopped_early, state.bad_epochs = False, 0
+    return state
+
+
+# ---------------------------------------------------------------------------------------------
+# the run directory
+
+
+def _check_out(out: Path) -> Path:
+    if out.exists() and not out.is_dir():
+        raise ZooUsageError(f"--out {out}: exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()):
+        raise ZooUsageError(f"--out {out}: directory is not empty; choose another or --resume it")
+    return out
+
+
+def _model_kwargs(spec: ArchSpec, image_size: int) -> dict[str, Any]:
+    """``small_input`` for ImageNet-style nets on small images (when the builder knows it)."""
+    if image_size > SMALL_INPUT_MAX or "imagenet" not in spec.tags:
+        return {}
+    params = inspect.signature(resolve(spec.builder)).parameters
+    accepts = "small_input" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+    return {"small_input": True} if accepts else {}
+
+
+def new_run_config(spec: ArchSpec, data: str | Path, splits: Any, cfg: TrainConfig) -> dict[str, Any]:
+    """config.json of a new run: what rebuilds the model and replays its eval preprocessing."""
+    from zoo import __version__
+    from zoo.data import default_image_size, eval_preprocessing, norm_stats
+
+    image_size = cfg.image_size or default_image_size(splits.native_size, spec.image_size)
+    in_channels = cfg.in_channels or splits.channels
+    mean, std = norm_stats(cfg.norm, splits.train, in_channels, image_size)
+    return {
+        "arch": spec.name,
+        "num_classes": len(splits.classes),
+        "in_channels": in_channels,
+        "model_kwargs": _model_kwargs(spec, image_size),
+        "classes": list(splits.classes),
+        "image_size": image_size,
+        "preprocessing": eval_preprocessing(image_size, in_channels, mean, std, splits.native_size),
+        "data": {
+            "source": _source_id(data),
+            "channels": splits.channels,
+            "native_size": splits.native_size,
+            "train": len(splits.train),
+            "val": len(splits.val),
+            "test": None if splits.test is None else len(splits.test),
+            "skipped": len(splits.skipped),
+        },
+        "split_file": SPLIT_FILE,
+        "train": cfg.to_dict(),
+        "zoo_version": __version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _source_id(data: str | Path) -> str:
+    """How config.json names the data: an absolute directory path, or the data set name."""
+    path = Path(data).expanduser()
+    return str(path.resolve()) if path.is_dir() else str(data)
+
+
+def _updated_config(prior: _Prior, cfg: TrainConfig) -> dict[str, Any]:
+    return {**prior.config, "train": cfg.to_dict()}
+
+
+def _write_run_files(run_dir: Path, config: dict[str, Any], splits: Any, new: bool) -> None:
+    atomic_write_json(run_dir / CONFIG_FILE, config)
+    if not new:
+        return
+    atomic_write_json(run_dir / CLASSES_FILE, config["classes"])
+    atomic_write_json(run_dir / SPLIT_FILE, splits.split_record)
+    atomic_write_text(run_dir / SKIPPED_FILE, "".join(f"{f}\t{why}\n" for f, why in splits.skipped))
+
+
+def _seed_everything(seed: int) -> None:
+    """Same seed, same initial weights and mixup draws (a resume restores the saved RNG states instead)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _check_input_size(model: nn.Module, config: dict[str, Any]) -> None:
+    """A dry forward pass: a too-small --image-size fails here, not in the middle of epoch 1."""
+    size, channels = int(config["image_size"]), int(config["in_channels"])
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(2, channels, size, size))
+    except RuntimeError as exc:
+        raise ZooUsageError(
+            f"{config['arch']} cannot take {size}px images ({str(exc).splitlines()[0][:120]}); "
+            f"use a larger --image-size"
+        ) from None
+
+
+def _build_parts(
+    model: nn.Module, cfg: TrainConfig, device: str, precision: str, steps_per_epoch: int, mixer: Any
+) -> Parts:
+    model = model.to(device)
+    channels_last = bool(cfg.channels_last)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(model, cfg)
+    return Parts(
+        model=model,
+        forward=torch.compile(model) if cfg.compile else model,  # type: ignore[arg-type]
+        optimizer=optimizer,
+        schedule=Schedule(optimizer, cfg, steps_per_epoch),
+        criterion=nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing),
+        autocast=autocast(device, precision),
+        device=device,
+        channels_last=channels_last,
+        scaler=torch.amp.GradScaler("cuda") if precision == "fp16" else None,
+        ema=ModelEMA(model, cfg.ema_decay) if cfg.ema else None,
+        mixer=mixer,
+    )
+
+
+def _final_report(
+    run_dir: Path,
+    config: dict[str, Any],
+    classes: list[str],
+    state: LoopState,
+    val_loader: Any,
+    test_loader: Any,
+    device: str,
+) -> dict[str, Any]:
+    """The best checkpoint on val (and test) in fp32, as ``zoo eval`` will see it; confusion.png."""
+    model = load_model(run_dir, "best")[0].to(device)
+    result: dict[str, Any] = {
+        "arch": config["arch"],
+        "data": config["data"]["source"],
+        "run_dir": str(run_dir),
+        "best_epoch": state.best_epoch,
+        "best_val_loss": state.best_loss,
+    }
+    for name, loader in (("val", val_loader), ("test", test_loader)):
+        if loader is not None:
+            result[name] = evaluate_loader(model, loader, len(classes), device=device).summary(classes)
+    shown = "test" if test_loader is not None else "val"
+    plot_confusion(
+        run_dir / "confusion.png",
+        result[shown]["confusion"],
+        classes,
+        f"{config['arch']}: {shown} split, top-1 {100 * result[shown]['top1']:.2f}%",
+    )
+    return result
+
+
+def _eval_samples(
+    run_dir: Path, config: dict[str, Any], data: str | Path | None, split: str | None
+) -> tuple[Any, str, str]:
+    """(samples, source, split name): the run's recorded split, another tree, or one class-folder set."""
+    from zoo.data import load_imagefolder_set, load_splits
+
+    source = config["data"]["source"] if data is None else str(data)
+    path = Path(source).expanduser()
+    if data is not None and path.is_dir() and not _has_split_folders(path):
+        samples, _ = load_imagefolder_set(path, classes=list(config["classes"]))
+        return samples, str(path.resolve()), "all"
+    same = data is None or _source_id(source) == config["data"]["source"]
+    record = read_json(run_dir / config.get("split_file", SPLIT_FILE), "split record") if same else None
+    splits = load_splits(source, seed=int(config["train"].get("seed", 0)), split_record=record)
+    if list(splits.classes) != list(config["classes"]):
+        raise ZooUsageError(
+            f"{source}: its classes {splits.classes[:5]}... do not match the run's {config['classes'][:5]}..."
+        )
+    name = split or ("test" if splits.test is not None else "val")
+    samples = splits.test if name == "test" else splits.val
+    if samples is None:
+        raise ZooUsageError(f"{source} has no test split; use --split val")
+    return samples, source, name
+
+
+def _has_split_folders(path: Path) -> bool:
+    return any((path / name).is_dir() for name in ("train", "val", "valid", "test"))
+
+
+# ---------------------------------------------------------------------------------------------
+# MLflow
+
+
+def _require_mlflow() -> None:
+    try:
+        import mlflow  # noqa: F401
+    except ImportError:
+        raise ZooUsageError("--mlflow: MLflow is not installed (pip install mlflow)") from None
+
+
+def _mlflow_logger(run_dir: Path, config: dict[str, Any]) -> tuple[Any, Any]:
+    import mlflow
+
+    mlflow.start_run(run_name=run_dir.name)
+    mlflow.log_params(
+        {
+            "arch": config["arch"],
+            "data": config["data"]["source"],
+            "image_size": config["image_size"],
+            **config["train"],
+            **config["runtime"],
+        }
+    )
+
+    def on_epoch(row: dict[str, Any]) -> None:
+        mlflow.log_metrics(
+            {k: float(v) for k, v in row.items() if k != "epoch" and v is not None}, step=int(row["epoch"])
+        )
+
+    def finish() -> None:
+        mlflow.log_artifacts(str(run_dir))
+        mlflow.end_run()
+
+    return on_epoch, finish
