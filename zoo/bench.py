@@ -1,7 +1,7 @@
 """Timing harness shared by ``zoo bench`` and ``benchmarks/``: the same model, side by side in
 one process, across backends (PyTorch eager, torchvision's same-named network, the TorchScript
-and ONNX artefacts zoo ships, int8 ONNX), interleaved round by round so drift hits all alike,
-reported as medians and p95 over repeats.
+and ONNX artefacts zoo ships, int8 ONNX), in rotating blocks so drift hits all alike, reported
+as medians and p95 over repeats.
 """
 
 from __future__ import annotations
@@ -171,19 +171,29 @@ def make_runners(target: str, backends: Sequence[str], device: str, image_size: 
 
 
 def time_interleaved(runners: dict[str, Runner], batch: np.ndarray, repeats: int, warmup: int,
-                     sync: Callable[[], None]) -> dict[str, list[float]]:
-    """Seconds per call for each runner, one call of each per round."""
+                     sync: Callable[[], None], passes: int = 3) -> dict[str, list[float]]:
+    """Seconds per call for each runner: ``passes`` rotations over the runners, each a block of
+    calls after one untimed call. Blocks (not single calls) because a runtime's worker threads
+    keep spinning briefly after a call and would tax whichever backend ran next; rotation
+    because the machine drifts."""
     for run in runners.values():
         for _ in range(warmup):
             run(batch)
     sync()
-    times: dict[str, list[float]] = {name: [] for name in runners}
-    for _ in range(repeats):
-        for name, run in runners.items():
-            start = time.perf_counter()
-            run(batch)
+    names = list(runners)
+    passes = max(1, min(passes, repeats))
+    per_pass = [repeats // passes + (i < repeats % passes) for i in range(passes)]
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for p, count in enumerate(per_pass):
+        for name in names[p % len(names):] + names[: p % len(names)]:
+            run = runners[name]
+            run(batch)  # untimed: absorbs the previous backend's tail
             sync()
-            times[name].append(time.perf_counter() - start)
+            for _ in range(count):
+                start = time.perf_counter()
+                run(batch)
+                sync()
+                times[name].append(time.perf_counter() - start)
     return times
 
 
