@@ -127,9 +127,10 @@ def _artefact_runner(backend: str, model: Any, config: dict[str, Any], workdir: 
     if backend == "onnxruntime":
         return exporter.load(fp32, threads=threads).run
     from exporters.quantize import quantize_file
+    from zoo.export_api import resolve_int8_scheme
 
     int8 = workdir / "model.int8.onnx"
-    quantize_file(fp32, int8, list(calib), per_channel=True)
+    quantize_file(fp32, int8, list(calib), per_channel=True, scheme=resolve_int8_scheme("auto"))
     return exporter.load(int8, threads=threads).run
 
 

@@ -1,0 +1,290 @@
+"""Export: every architecture to TorchScript and ONNX (validated against PyTorch on real images),
+int8 with its accuracy gate (kept and refused), fp16, the CLI report, and bad input.
+
+The trained runs are real: ``zoo.train`` on the digits data set for a few epochs at 32 px."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import pytest
+from typer.testing import CliRunner
+
+import zoo
+from zoo.cli import app
+from zoo.errors import ZooError, ZooUsageError
+from zoo.export_api import Exporter, ExportOptions, ExportRefused, export
+from zoo.run import atomic_torch_save, atomic_write_json, build_model, load_config
+
+DIGITS_SIZE = 32
+# Same code paths as their smaller siblings (vgg11_bn, resnet50) but 130M+ parameters or 100+ layers:
+# 20-40 s each here. All pass; ZOO_EXPORT_ALL=1 includes them.
+HEAVY = ("vgg11", "vgg13*", "vgg16*", "vgg19*", "resnet101", "resnet152")
+ARCHS = zoo.list_models() if os.environ.get("ZOO_EXPORT_ALL") == "1" else zoo.list_models(exclude=HEAVY)
+runner = CliRunner()
+
+
+@functools.cache
+def digits_run(root: Path, arch: str = "simple_cnn_bn") -> Path:
+    """``arch`` trained by ``zoo.train`` on the digits train split (once per test session;
+    test_runtime.py shares it through this cache)."""
+    out = root / f"digits-{arch}"
+    zoo.train(arch, "digits", out=out, epochs=4, image_size=DIGITS_SIZE, augment="none", quiet=True,
+              workers=0)
+    return out
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return digits_run(tmp_path_factory.getbasetemp())
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Temporary files an export may have left behind (there must be none)."""
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith(".") or ".tmp" in p.name)
+
+
+def random_run(tmp: Path, arch: str, size: int) -> Path:
+    """A run directory with random weights: 3 classes, RGB, validated on digits images (as RGB)."""
+    from zoo.data import eval_preprocessing
+
+    config: dict[str, Any] = {
+        "arch": arch, "num_classes": 3, "in_channels": 3, "model_kwargs": {}, "classes": ["a", "b", "c"],
+        "preprocessing": eval_preprocessing(size, 3, [0.3] * 3, [0.3] * 3, native_size=8),
+        "data": {"source": "digits"},
+    }
+    run_dir = tmp / arch
+    atomic_write_json(run_dir / "config.json", config)
+    atomic_torch_save({"model": build_model(config).state_dict()}, run_dir / "best.pt")
+    return run_dir
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ARCHS)
+def test_every_architecture_exports_to_both_formats_and_validates(arch: str, tmp_path: Path) -> None:
+    spec = zoo.get_spec(arch)
+    size = max(32, spec.min_image_size)
+    report = export(random_run(tmp_path, arch, size), formats=["onnx", "torchscript"], val_images=6)
+    assert [a.format for a in report.artefacts] == ["onnx", "torchscript"]
+    for artefact in report.artefacts:
+        v = artefact.validation
+        assert v is not None and v["passed"], (arch, artefact.format, v)
+        assert v["batches"] == [1, 5] and v["max_abs_diff"] <= 1e-4 and v["top1_agreement"] == 100.0
+        assert Path(artefact.path).is_file()
+    meta = {p.key: p.value for p in onnx.load(report.artefacts[0].path).metadata_props}
+    assert json.loads(meta["classes"]) == ["a", "b", "c"] and meta["arch"] == arch
+    assert json.loads(meta["preprocessing"])["crop"] == size and meta["input_size"] == str(size)
+    assert leftovers(tmp_path / arch / "export") == []
+
+
+def test_onnx_metadata_and_dynamic_batch(trained: Path, tmp_path: Path) -> None:
+    report = export(trained, formats="onnx", out=tmp_path)
+    model = onnx.load(str(tmp_path / "model.onnx"))
+    meta = {p.key: p.value for p in model.metadata_props}
+    config = load_config(trained)
+    assert json.loads(meta["classes"]) == config["classes"]
+    assert json.loads(meta["preprocessing"]) == config["preprocessing"]
+    assert json.loads(meta["mean"]) == config["preprocessing"]["mean"]
+    assert meta["channels"] == "1" and meta["zoo_version"] == zoo.__version__ and meta["precision"] == "fp32"
+    assert int(meta["opset"]) == model.opset_import[0].version
+    batch_dim = model.graph.input[0].type.tensor_type.shape.dim[0]
+    assert batch_dim.dim_param and not batch_dim.dim_value  # symbolic, not frozen to the tracing batch
+    v = report.artefacts[0].validation
+    assert v["source"] == "digits (val split)" and v["runtime_top1"] == v["torch_top1"] > 80
+
+
+def test_torchscript_carries_class_names(trained: Path, tmp_path: Path) -> None:
+    import torch
+
+    export(trained, formats="torchscript", out=tmp_path)
+    module = torch.jit.load(str(tmp_path / "model.pt"))
+    assert list(module.class_names) == [str(i) for i in range(10)]
+    assert json.loads(module.preprocessing)["crop"] == DIGITS_SIZE
+    probs = module(torch.zeros(3, 1, DIGITS_SIZE, DIGITS_SIZE))
+    assert probs.shape == (3, 10) and torch.allclose(probs.sum(1), torch.ones(3))
+
+
+def test_int8_kept_when_the_gate_passes(trained: Path, tmp_path: Path) -> None:
+    report = export(trained, formats="onnx", out=tmp_path, quantize="int8", calib_images=64)
+    int8 = report.artefacts[-1]
+    assert int8.format == "onnx-int8" and int8.kept and (tmp_path / "model.int8.onnx").is_file()
+    gate = int8.gate
+    assert gate["images"] == 359 and gate["source"] == "digits (test split)"  # the whole test split
+    assert gate["drop"] <= 1.0 and gate["int8_top1"] > 80 and gate["calibration_images"] == 64
+    quantized = onnx.load(str(tmp_path / "model.int8.onnx"))
+    ops = {n.op_type for n in quantized.graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    meta = {p.key: p.value for p in quantized.metadata_props}
+    assert meta["precision"] == "int8" and json.loads(meta["classes"]) == load_config(trained)["classes"]
+    assert (tmp_path / "model.int8.onnx").stat().st_size < (tmp_path / "model.onnx").stat().st_size / 2
+
+
+def test_int8_refused_by_the_gate_leaves_no_file(trained: Path, tmp_path: Path) -> None:
+    # --max-drop -100 demands int8 be 100 points better than fp32: the gate must refuse it.
+    result = runner.invoke(app, ["export", str(trained), "--out", str(tmp_path), "--quantize", "int8",
+                                 "--max-drop", "-100", "--calib-images", "32"])
+    assert result.exit_code == 1, result.output
+    assert "refused" in result.stdout and "use --force to keep it" in result.stderr
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "model.int8.onnx").exists() and (tmp_path / "model.onnx").is_file()
+    assert leftovers(tmp_path) == []
+    forced = runner.invoke(app, ["export", str(trained), "--out", str(tmp_path), "--quantize", "int8",
+                                 "--max-drop", "-100", "--calib-images", "32", "--force", "--json"])
+    assert forced.exit_code == 0, forced.output
+    int8 = json.loads(forced.stdout)["artefacts"][-1]
+    assert int8["kept"] and "--force" in int8["note"] and (tmp_path / "model.int8.onnx").is_file()
+
+
+def test_int8_u8s8_per_tensor_on_own_calibration_folder(trained: Path, tmp_path: Path) -> None:
+    from zoo.data import export_dataset
+
+    calib = tmp_path / "calib"
+    export_dataset("digits", calib, split="train")
+    report = export(trained, formats="onnx", out=tmp_path / "out", quantize="int8", per_channel=False,
+                    int8_scheme="u8s8", calib_data=calib, calib_images=40, max_drop=100)
+    gate = report.artefacts[-1].gate
+    assert gate["per_channel"] is False and gate["scheme"] == "u8s8" and gate["calibration_images"] == 40
+    model = onnx.load(str(tmp_path / "out" / "model.int8.onnx"))
+    quant = next(n for n in model.graph.node if n.op_type == "QuantizeLinear")
+    zero_point = next(t for t in model.graph.initializer if t.name == quant.input[2])
+    assert zero_point.data_type == onnx.TensorProto.UINT8  # u8 activations
+
+
+def test_fp16_keeps_fp32_inputs_and_outputs(trained: Path, tmp_path: Path) -> None:
+    with pytest.warns(UserWarning, match="usually slower"):
+        report = export(trained, formats="onnx", out=tmp_path, half=True)
+    fp16 = report.artefacts[-1]
+    assert fp16.format == "onnx-fp16" and fp16.validation["passed"] and fp16.validation["max_abs_diff"] < 1e-2
+    model = onnx.load(str(tmp_path / "model.fp16.onnx"))
+    assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert model.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert any(t.data_type == onnx.TensorProto.FLOAT16 for t in model.graph.initializer)
+
+
+def test_cli_export_prints_the_validation_report(trained: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["export", str(trained), "--format", "all", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    for name in ("model.onnx", "model.pt"):
+        assert name in result.stdout and (tmp_path / name).is_file()
+    assert "max |dp|" in result.stdout and "agreement 100.0%" in result.stdout
+    as_json = runner.invoke(app, ["export", str(trained), "-f", "onnx", "--out", str(tmp_path), "--json"])
+    report = json.loads(as_json.stdout)
+    assert report["arch"] == "simple_cnn_bn" and report["artefacts"][0]["validation"]["passed"]
+
+
+def test_dynamo_exporter_validates(trained: Path, tmp_path: Path) -> None:
+    report = export(trained, formats="onnx", out=tmp_path, dynamo=True, val_images=16)
+    assert report.artefacts[0].validation["passed"]
+
+
+def test_failed_validation_leaves_no_file(trained: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["export", str(trained), "--out", str(tmp_path), "--tol", "-1"])
+    assert result.exit_code == 1
+    progress, error = result.stderr.splitlines()
+    assert progress.startswith("exporting onnx -> ") and error.startswith("error: ")
+    assert "validation failed" in error and "nothing written" in error
+    assert not (tmp_path / "model.onnx").exists() and leftovers(tmp_path) == []
+
+
+class HalfWrittenExporter(Exporter):
+    """A plugin exporter that dies mid-write, as a crashing converter would."""
+
+    name, suffix, description = "broken", ".bin", "writes half a file, then fails"
+
+    def export(self, model: Any, config: dict[str, Any], out_path: Path, options: ExportOptions) -> Path:
+        out_path.write_bytes(b"half a model")
+        raise RuntimeError("converter crashed")
+
+
+def test_crashing_plugin_exporter_leaves_no_file(trained: Path, tmp_path: Path) -> None:
+    from zoo.plugins import get_host, reset_host
+
+    get_host().exporters.register(HalfWrittenExporter(), owner="test")
+    try:
+        result = runner.invoke(app, ["export", str(trained), "-f", "broken", "--out", str(tmp_path)])
+    finally:
+        reset_host()  # the next registry access loads the real plugins again
+    assert result.exit_code == 1
+    assert "broken export of simple_cnn_bn failed (RuntimeError: converter crashed)" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["-f", "onx"], 2, "unknown exporter 'onx'; did you mean onnx?"),
+        (["--batch-size", "1"], 2, "--batch-size must be >= 2"),
+        (["--quantize", "int4"], 2, "--quantize must be one of int8"),
+        (["--quantize", "int8", "--int8-scheme", "u8u8"], 2, "--int8-scheme must be one of auto, s8s8, u8s8"),
+        (["--opset", "99"], 2, "--opset 99: the installed onnxruntime supports opsets up to"),
+        (["--image-size", "0"], 2, "--image-size must be a positive integer"),
+    ],
+)
+def test_bad_options_are_one_line_errors(trained: Path, tmp_path: Path, args: list[str], code: int,
+                                         message: str) -> None:
+    result = runner.invoke(app, ["export", str(trained), "--out", str(tmp_path), *args])
+    assert result.exit_code == code, result.output
+    assert message in result.stderr and result.stderr.strip().count("\n") <= 1
+    assert not (tmp_path / "model.onnx").exists()
+
+
+def test_bad_runs_are_one_line_errors(trained: Path, tmp_path: Path) -> None:
+    no_config = tmp_path / "no-config"
+    no_config.mkdir()
+    (no_config / "best.pt").write_bytes((trained / "best.pt").read_bytes())
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    (corrupt / "config.json").write_text((trained / "config.json").read_text())
+    (corrupt / "best.pt").write_bytes(b"\x80\x02 not a checkpoint")
+    no_ckpt = tmp_path / "no-ckpt"
+    no_ckpt.mkdir()
+    (no_ckpt / "config.json").write_text((trained / "config.json").read_text())
+    cases = [
+        (tmp_path / "missing", 2, "no such run directory"),
+        (no_config, 2, "not a run directory (no config.json)"),
+        (no_config / "best.pt", 2, "not a run directory (no config.json)"),
+        (corrupt, 1, "not a readable checkpoint"),
+        (no_ckpt, 2, "best.pt: no such checkpoint"),
+    ]
+    for target, code, message in cases:
+        result = runner.invoke(app, ["export", str(target)])
+        assert result.exit_code == code, (target, result.output)
+        assert result.stderr.startswith("error: ") and message in result.stderr, result.stderr
+        assert result.stderr.count("\n") == 1 and "Traceback" not in result.output
+    assert not (corrupt / "export" / "model.onnx").exists()
+
+
+def test_python_api_raises_refusal_with_report(trained: Path, tmp_path: Path) -> None:
+    with pytest.raises(ExportRefused) as info:
+        zoo.export(trained, out=tmp_path, quantize="int8", calib_images=16, max_drop=-100)
+    assert info.value.report.artefacts[-1].gate["int8_top1"] > 0
+    assert isinstance(info.value, ZooError)
+    with pytest.raises(ZooUsageError):
+        zoo.export(trained, formats=[], out=tmp_path)
+
+
+def test_exporters_import_without_torch() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; import exporters; from zoo.export_api import exporters as e; names = sorted(e()); "
+            "assert 'torch' not in sys.modules, 'torch imported'; print(names)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['onnx', 'torchscript']"
+
+
+def test_calibration_images_are_preprocessed_like_eval(trained: Path) -> None:
+    from exporters.validate import calibration_images, split_images
+    from zoo.runtime.preprocess import preprocess
+
+    config = load_config(trained)
+    arrays = calibration_images(trained, config, None, 10)
+    train = split_images(trained, config, ("train",), 10)
+    assert len(arrays) == 10 and train.source == "digits (train split)"
+    assert np.array_equal(arrays[3], preprocess(train.images[3], config["preprocessing"]))
