@@ -11,7 +11,7 @@ step zoo list 'resnet*' --tag cifar
 step zoo info resnet20 --image-size 32 --in-channels 1 --num-classes 10
 step zoo plugins
 step zoo data list
-step zoo train simple_cnn_bn --data digits --out "$OUT/run" --epochs 15
+step zoo train simple_cnn_bn --data digits --out "$OUT/run"
 step zoo eval "$OUT/run" --split test
 step zoo export "$OUT/run" --format all --quantize int8
 step zoo data export digits "$OUT/digits"

@@ -6,6 +6,8 @@ import json
 
 import typer
 
+from zoo.output import console
+
 
 def _batch_sizes(text: str) -> list[int]:
     from zoo.errors import ZooUsageError
@@ -59,7 +61,7 @@ def bench(
     for r in results:
         table.add_row(r.model, r.backend, str(r.batch), str(r.image_size), f"{r.p50_ms:.2f}",
                       f"{r.p95_ms:.2f}", f"{r.images_per_s:.1f}", f"{r.speedup:.2f}x")
-    Console().print(table)
+    console().print(table)
 
 
 def register(app: typer.Typer) -> None:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from zoo.output import console
+
 data_app = typer.Typer(
     help="Built-in and plugin data sets: list them, export them as ImageFolder trees.",
     no_args_is_help=True,
@@ -24,7 +26,6 @@ def _availability(spec: object) -> str:
 @data_app.command("list")
 def list_datasets(as_json: bool = typer.Option(False, "--json", help="Emit a JSON array.")) -> None:
     """Every registered data set, whether it is available here, and what it is."""
-    from rich.console import Console
     from rich.table import Table
 
     from zoo.plugins import get_host
@@ -44,8 +45,7 @@ def list_datasets(as_json: bool = typer.Option(False, "--json", help="Emit a JSO
         size = f"{r['image_size']}x{r['image_size']}" if r["image_size"] else "?"
         table.add_row(r["name"], r["available"], str(r["classes"] or "?"), size, str(r["channels"] or "?"),
                       r["plugin"], r["description"])
-    console = Console()
-    Console(width=None if console.is_terminal else 200).print(table)
+    console().print(table)
 
 
 @data_app.command("export")

@@ -13,6 +13,7 @@ from typing import Any
 import typer
 
 from zoo.errors import ZooError, ZooUsageError
+from zoo.output import console
 
 TORCHSCRIPT_SUFFIXES = (".pt", ".pth", ".ts")
 
@@ -72,7 +73,6 @@ def _show(report: dict[str, Any], as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps(report, indent=2))
         return
-    from rich.console import Console
     from rich.table import Table
 
     from exporters.validate import summary
@@ -97,7 +97,7 @@ def _show(report: dict[str, Any], as_json: bool) -> None:
         if a["note"]:
             check += f"; {a['note']}"
         table.add_row(Path(a["path"]).name, f"{a['bytes'] / 1e6:.2f} MB" if a["kept"] else "-", status, check)
-    Console(width=200 if not Console().is_terminal else None).print(table)
+    console().print(table)
 
 
 def _load_predictor(model: Path, threads: int | None) -> Any:
@@ -147,7 +147,6 @@ def predict(
 
 
 def _table(rows: list[Any], top_k: int) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     table = Table()
@@ -157,7 +156,7 @@ def _table(rows: list[Any], top_k: int) -> None:
     for row in rows:
         cells = [f"{c} ({p:.1%})" for c, p in row.top]
         table.add_row(row.source, *cells, *[""] * (top_k - len(cells)))
-    Console(width=200 if not Console().is_terminal else None).print(table)
+    console().print(table)
 
 
 def register(app: typer.Typer) -> None:

@@ -6,10 +6,11 @@ import json
 
 import typer
 
+from zoo.output import console
+
 
 def plugins(as_json: bool = typer.Option(False, "--json", help="Emit a JSON array.")) -> None:
     """List plugins: version, hooks implemented, what each registered, and load errors."""
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
@@ -28,7 +29,7 @@ def plugins(as_json: bool = typer.Option(False, "--json", help="Emit a JSON arra
         status = f"[red]error: {escape(r.error)}[/red]" if r.error else "[green]ok[/green]"
         table.add_row(escape(r.name), escape(r.version), "built-in" if r.builtin else "installed", hooks,
                       escape(provides), status)
-    Console(width=200 if not Console().is_terminal else None).print(table)
+    console().print(table)
 
 
 def register(app: typer.Typer) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import typer
 
 from zoo.errors import ZooError, ZooUsageError
+from zoo.output import console
 
 
 def _check_choice(kind: str, value: str | None, known: list[str]) -> None:
@@ -23,12 +24,6 @@ def _check_choice(kind: str, value: str | None, known: list[str]) -> None:
     close = difflib.get_close_matches(value, known, n=3, cutoff=0.6)
     hint = f"did you mean {', '.join(close)}?" if close else f"known: {', '.join(known)}"
     raise ZooUsageError(f"unknown {kind} '{value}'; {hint}")
-
-
-def _console() -> Any:
-    from rich.console import Console
-
-    return Console(width=None if Console().is_terminal else 200)
 
 
 def list_models(
@@ -87,7 +82,7 @@ def list_models(
         size = f"{r['in_channels']}x{r['image_size']}x{r['image_size']}"
         table.add_row(r["name"], r["family"], human(r["params"]), human(r["macs"]), size,
                       ", ".join(r["tags"]), r["plugin"])
-    _console().print(table)
+    console().print(table)
 
 
 def info(
@@ -145,9 +140,9 @@ def _print_report(report: Any, family: str, plugin: str, human: Any) -> None:
     rf_total = "-" if report.receptive_field is None else str(report.receptive_field)
     table.add_row("total", "", "x".join(str(d) for d in report.output_shape[1:]), human(report.params),
                   human(report.macs), rf_total, "")
-    console = _console()
-    console.print(table)
-    console.print(f"parameters {report.params:,}   MACs {report.macs:,}   receptive field of the last "
+    out = console()
+    out.print(table)
+    out.print(f"parameters {report.params:,}   MACs {report.macs:,}   receptive field of the last "
                   f"feature map {rf_total} px   formula checks: {report.checked_convs} conv layers, "
                   f"{len(report.mismatches)} mismatches", highlight=False)
 

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from zoo.output import console
 from zoo.run import atomic_write, atomic_write_text
 
 CSV_COLUMNS = (
@@ -117,7 +118,7 @@ class Reporter:
     def __init__(self, quiet: bool):
         self.quiet = quiet
         self.err = Console(stderr=True, highlight=False)
-        self.out = Console(highlight=False)
+        self.out = console()
         self._progress: Progress | None = None
         self._task: Any = None
 
@@ -185,11 +186,12 @@ class Reporter:
     def eval_table(self, result: dict[str, Any]) -> None:
         if self.quiet:
             return
-        table = Table(
-            title=f"{result['run_dir']} ({result['checkpoint']}.pt) on {result['split']}: "
+        self.out.print(
+            f"{result['run_dir']} ({result['checkpoint']}.pt) on {result['split']}: "
             f"top-1 {_fmt(result['top1'], True)}, top-5 {_fmt(result['top5'], True)}, "
             f"loss {_fmt(result['loss'])}, n={result['n']}"
         )
+        table = Table()
         table.add_column("class")
         table.add_column("accuracy", justify="right")
         table.add_column("n", justify="right")
