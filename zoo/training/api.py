@@ -181,12 +181,13 @@ def train(
         state = fit(
             parts, state, cfg, train_loader, val_loader, run_dir, num_classes, meta, reporter, on_epoch
         )
+        seconds = time.perf_counter() - start
+        # still under --threads: the final evaluation is part of the run the user sized
+        result = _final_report(run_dir, config, splits.classes, state, val_loader, test_loader, device)
     finally:
         if finish_mlflow is not None:
             finish_mlflow()
         torch.set_num_threads(threads_before)
-    seconds = time.perf_counter() - start
-    result = _final_report(run_dir, config, splits.classes, state, val_loader, test_loader, device)
     result.update(train_seconds=seconds, epochs_run=state.epoch, stopped_early=state.stopped_early)
     atomic_write_json(run_dir / RESULTS_FILE, result)
     reporter.summary(result)
