@@ -19,12 +19,13 @@ import platform
 import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from zoo.bench import time_calls
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 SECTION = "## Export and inference"
@@ -88,16 +89,10 @@ def export_all(run_dir: Path, **options: Any) -> None:
 def time_runner(
     run: Callable[[np.ndarray], Any], batch: np.ndarray, repeats: int, iters: int
 ) -> dict[str, float]:
-    for _ in range(3):
-        run(batch)
     latencies: list[float] = []
     rates: list[float] = []
-    for _ in range(repeats):
-        chunk = []
-        for _ in range(iters):
-            start = time.perf_counter()
-            run(batch)
-            chunk.append(time.perf_counter() - start)
+    for r in range(repeats):
+        chunk = time_calls(run, batch, iters, warmup=3 if r == 0 else 0)
         latencies += chunk
         rates.append(len(batch) / statistics.median(chunk))
     return {"img_s": statistics.median(rates), "p50_ms": 1e3 * float(np.percentile(latencies, 50)),

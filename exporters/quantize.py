@@ -87,13 +87,9 @@ def top1(probs: np.ndarray, labels: list[int]) -> float:
 
 
 def images_per_second(predictor: OnnxPredictor, batch: np.ndarray, repeats: int = 5) -> float:
-    predictor.run(batch)  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        predictor.run(batch)
-        times.append(time.perf_counter() - start)
-    return len(batch) / statistics.median(times)
+    from zoo.bench import time_calls
+
+    return len(batch) / statistics.median(time_calls(predictor.run, batch, repeats))
 
 
 def quantize_int8(

@@ -187,14 +187,23 @@ def time_interleaved(runners: dict[str, Runner], batch: np.ndarray, repeats: int
     times: dict[str, list[float]] = {name: [] for name in names}
     for p, count in enumerate(per_pass):
         for name in names[p % len(names):] + names[: p % len(names)]:
-            run = runners[name]
-            run(batch)  # untimed: absorbs the previous backend's tail
-            sync()
-            for _ in range(count):
-                start = time.perf_counter()
-                run(batch)
-                sync()
-                times[name].append(time.perf_counter() - start)
+            times[name] += time_calls(runners[name], batch, count, warmup=1, sync=sync)
+    return times
+
+
+def time_calls(run: Runner, batch: np.ndarray, repeats: int, warmup: int = 1,
+               sync: Callable[[], None] = lambda: None) -> list[float]:
+    """Seconds of each of ``repeats`` calls, after ``warmup`` untimed ones (which also absorb
+    whatever the previous workload left running)."""
+    for _ in range(warmup):
+        run(batch)
+    sync()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run(batch)
+        sync()
+        times.append(time.perf_counter() - start)
     return times
 
 
@@ -256,6 +265,7 @@ def bench(
 
 
 def _check_target(target: str, image_size: int | None) -> None:
+    from zoo.analysis import check_sizes
     from zoo.registry import get_spec
     from zoo.run import load_config
 
@@ -264,6 +274,5 @@ def _check_target(target: str, image_size: int | None) -> None:
         load_config(path if path.is_dir() else path.parent)
         return
     spec = get_spec(target)
-    if image_size is not None and image_size < spec.min_image_size:
-        raise ZooUsageError(f"image size {image_size} is too small for {spec.name}: "
-                            f"use >= {spec.min_image_size}")
+    if image_size is not None:
+        check_sizes(spec, image_size, spec.in_channels, 1)

@@ -129,11 +129,11 @@ class Registry(Generic[T]):
         return len(self._items)
 
 
-def unknown_message(kind: str, name: str, known: Iterable[str]) -> str:
-    """``unknown architecture 'resnt18'; did you mean resnet18?``"""
+def unknown_message(kind: str, name: str, known: Iterable[str], otherwise: str | None = None) -> str:
+    """``unknown architecture 'resnt18'; did you mean resnet18?`` (else ``otherwise``, or where to look)."""
     close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.6)
-    hint = f"; did you mean {', '.join(close)}?" if close else f"; see 'zoo {_list_command(kind)}'"
-    return f"unknown {kind} '{name}'{hint}"
+    hint = f"did you mean {', '.join(close)}?" if close else otherwise or f"see 'zoo {_list_command(kind)}'"
+    return f"unknown {kind} '{name}'; {hint}"
 
 
 def _list_command(kind: str) -> str:

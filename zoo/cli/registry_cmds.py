@@ -6,7 +6,6 @@ torch is imported only when a size has to be computed (``zoo.analysis`` imports 
 
 from __future__ import annotations
 
-import difflib
 import json
 import warnings
 from typing import Any
@@ -15,15 +14,14 @@ import typer
 
 from zoo.errors import ZooError, ZooUsageError
 from zoo.output import console
+from zoo.registry import unknown_message
 
 
 def _check_choice(kind: str, value: str | None, known: list[str]) -> None:
     """A --family/--tag that exists nowhere is a typo, not an empty filter."""
     if value is None or value in known:
         return
-    close = difflib.get_close_matches(value, known, n=3, cutoff=0.6)
-    hint = f"did you mean {', '.join(close)}?" if close else f"known: {', '.join(known)}"
-    raise ZooUsageError(f"unknown {kind} '{value}'; {hint}")
+    raise ZooUsageError(unknown_message(kind, value, known, otherwise=f"known: {', '.join(known)}"))
 
 
 def list_models(
