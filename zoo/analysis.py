@@ -1,9 +1,8 @@
 """Model analysis without real weights: parameters, MACs, per-layer shapes and receptive fields.
 
 Models are built on the meta device, so analysing VGG16 allocates nothing. MACs come from
-``torch.utils.flop_counter`` (MACs = FLOPs / 2). Receptive field and jump are tracked per tensor by
-a ``TorchFunctionMode`` that tags every tensor with ``(rf, jump)``, so residual shortcuts, SE gates
-and concatenations get the right value whatever order the modules run in. Every ``Conv2d`` is also
+``torch.utils.flop_counter`` (MACs = FLOPs / 2). Receptive field and jump come from
+``zoo.receptive_field`` (tracked per tensor, so shortcuts and SE gates are right). Every ``Conv2d`` is also
 checked against the course formulas (output size, parameter count); a disagreement is a bug and is
 reported loudly.
 
@@ -12,25 +11,21 @@ torch is imported inside the functions: ``zoo list`` answered from the cache nev
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zoo.errors import ZooError, ZooUsageError
+from zoo.receptive_field import Tag, mode_class, pair, seed, tag_of, tensors
 from zoo.registry import ArchSpec, check_positive, get_spec
 
 if TYPE_CHECKING:
     from torch import nn
 
-RF_ATTR = "_zoo_rf"  # a Tag, set on every tensor while describe() runs
-CONV_OPS = {"conv2d"}
-POOL_OPS = {"max_pool2d", "max_pool2d_with_indices", "avg_pool2d", "lp_pool2d"}
-ADAPTIVE_OPS = {"adaptive_avg_pool2d", "adaptive_max_pool2d", "adaptive_max_pool2d_with_indices"}
 CONTAINERS = ("Sequential", "ModuleList", "ModuleDict")  # exact torch containers are expanded
 
 
@@ -117,11 +112,6 @@ def pool_output_size(i: int, k: int, s: int, p: int = 0, d: int = 1, ceil_mode: 
     if ceil_mode and (out - 1) * s >= i + p:
         out -= 1
     return out
-
-
-def grow(rf: int, jump: int, k: int, s: int, d: int = 1) -> tuple[int, int]:
-    """r_out = r_in + (k-1) d j_in, j_out = j_in s."""
-    return rf + (k - 1) * d * jump, jump * s
 
 
 # ----------------------------------------------------------------------------- validation
@@ -270,133 +260,6 @@ def default_summaries(specs: Iterable[ArchSpec], use_cache: bool = True) -> list
     return out
 
 
-# ----------------------------------------------------------------------------- receptive field
-
-
-@dataclass(frozen=True)
-class Tag:
-    """What one tensor's pixels see, per axis (H, W), in input pixels.
-
-    ``rf`` and ``jump`` follow the conv/pool path; ``whole`` says the tensor also depends on
-    every input pixel through a global op (global pooling, an SE gate, a flatten into a linear
-    layer), which the local receptive field does not show.
-    """
-
-    rf: tuple[int, int]
-    jump: tuple[int, int]
-    whole: bool = False
-
-    def grow(self, k: tuple[int, int], s: tuple[int, int], d: tuple[int, int]) -> Tag:
-        (rh, jh), (rw, jw) = (grow(self.rf[a], self.jump[a], k[a], s[a], d[a]) for a in (0, 1))
-        return Tag((rh, rw), (jh, jw), self.whole)
-
-    def covering(self, size: tuple[int, int]) -> Tag:
-        """A window as large as the whole ``size`` map (kernel = stride = map size)."""
-        return Tag(self.rf, self.jump, True).grow(size, size, (1, 1))
-
-
-def _pair(v: Any) -> tuple[int, int]:
-    if isinstance(v, (list, tuple)):
-        return (int(v[0]), int(v[-1])) if len(v) else (0, 0)
-    return (int(v), int(v))
-
-
-def _arg(args: tuple[Any, ...], kwargs: dict[str, Any], index: int, name: str, default: Any) -> Any:
-    if name in kwargs:
-        return kwargs[name]
-    return args[index] if len(args) > index else default
-
-
-def _tensors(obj: Any) -> Iterator[Any]:
-    import torch
-
-    if isinstance(obj, torch.Tensor):
-        yield obj
-    elif isinstance(obj, (list, tuple)):
-        for item in obj:
-            yield from _tensors(item)
-    elif isinstance(obj, dict):
-        for item in obj.values():
-            yield from _tensors(item)
-
-
-def _spatial(t: Any) -> tuple[int, int] | None:
-    return (int(t.shape[-2]), int(t.shape[-1])) if t is not None and t.dim() == 4 else None
-
-
-def _tag(t: Any) -> Tag | None:
-    return t.__dict__.get(RF_ATTR) if hasattr(t, "__dict__") else None
-
-
-def _propagate(name: str, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> Tag | None:
-    """The tag of an op's output from the tags of its inputs."""
-    inputs = [t for t in _tensors((args, kwargs)) if _tag(t) is not None]
-    if not inputs:
-        return None
-    x_tag = _tag(args[0]) if args else None
-    if x_tag is not None and name in CONV_OPS:
-        weight = _arg(args, kwargs, 1, "weight", None)
-        k = (int(weight.shape[-2]), int(weight.shape[-1]))
-        s, d = _pair(_arg(args, kwargs, 3, "stride", 1)), _pair(_arg(args, kwargs, 5, "dilation", 1))
-        return x_tag.grow(k, s, d)
-    if x_tag is not None and name in POOL_OPS:
-        k = _pair(_arg(args, kwargs, 1, "kernel_size", 1))
-        stride = _arg(args, kwargs, 2, "stride", None)
-        s = k if stride is None or stride in ([], ()) else _pair(stride)
-        d = _pair(_arg(args, kwargs, 4, "dilation", 1)) if name.startswith("max") else (1, 1)
-        return x_tag.grow(k, s, d)
-    out_size = _spatial(next(_tensors(out), None))
-    if x_tag is not None and name in ADAPTIVE_OPS and out_size is not None:
-        i, o = _spatial(args[0]), out_size
-        assert i is not None
-        if o == (1, 1):
-            return x_tag.covering(i)
-        s = (max(1, i[0] // o[0]), max(1, i[1] // o[1]))
-        k = (max(1, i[0] - (o[0] - 1) * s[0]), max(1, i[1] - (o[1] - 1) * s[1]))
-        return x_tag.grow(k, s, (1, 1))
-    # Any other op: inputs on the output's pixel grid set rf and jump (a residual add, a concat);
-    # an input whose map the op collapses (mean over H and W, a flatten before a linear layer)
-    # is seen whole; a broadcast 1x1 gate (SE) passes on only that it saw the whole image.
-    candidates = []
-    for t in inputs:
-        size = _spatial(t)
-        if size is not None and size != (1, 1) and out_size in (None, (1, 1)):
-            candidates.append(_tag(t).covering(size))
-        elif size == out_size or out_size is None:
-            candidates.append(_tag(t))
-    whole = any(_tag(t).whole for t in inputs)
-    if not candidates:  # e.g. upsampling: keep the finest input's geometry
-        candidates = [_tag(t) for t in inputs]
-    return Tag(
-        (max(c.rf[0] for c in candidates), max(c.rf[1] for c in candidates)),
-        (max(c.jump[0] for c in candidates), max(c.jump[1] for c in candidates)),
-        whole or any(c.whole for c in candidates),
-    )
-
-
-@functools.cache
-def _rf_mode_class() -> type:
-    """Defined on first use so that importing this module does not import torch."""
-    from torch.overrides import TorchFunctionMode
-
-    class ReceptiveFieldMode(TorchFunctionMode):
-        """Tags every tensor an op produces with the receptive field and jump of its pixels."""
-
-        def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
-            kwargs = kwargs or {}
-            out = func(*args, **kwargs)
-            name = getattr(func, "__name__", "")
-            if name.startswith("__get") or name in {"dim", "size", "numel"}:
-                return out
-            tag = _propagate(name, tuple(args), kwargs, out)
-            if tag is not None:
-                for t in _tensors(out):
-                    t.__dict__[RF_ATTR] = tag
-            return out
-
-    return ReceptiveFieldMode
-
-
 # ----------------------------------------------------------------------------- describe
 
 
@@ -447,8 +310,8 @@ def _check_conv(path: str, conv: Any, x_shape: tuple[int, ...], y_shape: tuple[i
 
 def _check_pool(path: str, pool: Any, x_shape: tuple[int, ...], y_shape: tuple[int, ...]) -> list[str]:
     """Formula vs torch for one MaxPool2d/AvgPool2d call."""
-    k, st = _pair(pool.kernel_size), _pair(pool.stride if pool.stride is not None else pool.kernel_size)
-    p, d = _pair(pool.padding), _pair(getattr(pool, "dilation", 1))
+    k, st = pair(pool.kernel_size), pair(pool.stride if pool.stride is not None else pool.kernel_size)
+    p, d = pair(pool.padding), pair(getattr(pool, "dilation", 1))
     problems = []
     for axis in (0, 1):
         want = pool_output_size(x_shape[2 + axis], k[axis], st[axis], p[axis], d[axis], pool.ceil_mode)
@@ -504,11 +367,11 @@ def describe(
 
     def hook(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
         nonlocal checked
-        x = next(_tensors(args), None)
-        y = next(_tensors(output), None)
+        x = next(tensors(args), None)
+        y = next(tensors(output), None)
         x_shape = tuple(x.shape) if x is not None else ()
         y_shape = tuple(y.shape) if y is not None else None
-        seen[module] = (x_shape, y_shape, _tag(y))
+        seen[module] = (x_shape, y_shape, tag_of(y))
         if x is None or y_shape is None:
             return
         if isinstance(module, nn.Conv2d):
@@ -519,10 +382,10 @@ def describe(
 
     handles = [m.register_forward_hook(hook) for m in model.modules()]
     x = torch.empty(1, channels, size, size, device=device)
-    x.__dict__[RF_ATTR] = Tag((1, 1), (1, 1))
+    seed(x)
     counter = FlopCounterMode(display=False)
     try:
-        with counter, _rf_mode_class()(), torch.no_grad():
+        with counter, mode_class()(), torch.no_grad():
             out = model(x)
     except (RuntimeError, ValueError) as exc:
         raise _forward_error(label, size, exc) from None
@@ -550,7 +413,7 @@ def describe(
             last_rf = rf
     for problem in problems:
         warnings.warn(f"{label}: {problem}", FormulaMismatchWarning, stacklevel=2)
-    y = next(_tensors(out))
+    y = next(tensors(out))
     return Report(
         name=label,
         image_size=size,
