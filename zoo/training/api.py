@@ -100,8 +100,6 @@ def train(
             "--data is required: a directory of class folders or a data set from 'zoo data list'"
         )
     out_dir = _check_out(Path(out)) if out is not None else None
-    if cfg.mlflow:
-        _require_mlflow()
 
     from zoo.data import load_splits
 
@@ -134,6 +132,11 @@ def train(
     model = build_model(config)
     _check_input_size(model, config)
 
+    tracker = None
+    if cfg.mlflow:  # started before anything is written: a tracking error leaves no run directory
+        from zoo.training.tracking import MlflowTracker
+
+        tracker = MlflowTracker((prior.run_dir if prior else out_dir or Path(arch)).name)
     # -- nothing was written above this line --
     run_dir = prior.run_dir if prior else (out_dir or new_run_dir(arch, root))
     if out_dir is not None:
@@ -172,24 +175,30 @@ def train(
             if done
             else f"resuming after epoch {state.epoch} of {cfg.epochs}"
         )
-    on_epoch, finish_mlflow = _mlflow_logger(run_dir, config) if cfg.mlflow else (None, None)
+    if tracker is not None:
+        tracker.log_config(run_dir, config)
     threads_before = torch.get_num_threads()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     start = time.perf_counter()
     try:
         state = fit(
-            parts, state, cfg, train_loader, val_loader, run_dir, num_classes, meta, reporter, on_epoch
+            parts, state, cfg, train_loader, val_loader, run_dir, num_classes, meta, reporter,
+            tracker.log_epoch if tracker is not None else None,
         )
         seconds = time.perf_counter() - start
         # still under --threads: the final evaluation is part of the run the user sized
         result = _final_report(run_dir, config, splits.classes, state, val_loader, test_loader, device)
+    except BaseException as exc:
+        if tracker is not None:
+            tracker.finish(run_dir, None, exc)
+        raise
     finally:
-        if finish_mlflow is not None:
-            finish_mlflow()
         torch.set_num_threads(threads_before)
     result.update(train_seconds=seconds, epochs_run=state.epoch, stopped_early=state.stopped_early)
     atomic_write_json(run_dir / RESULTS_FILE, result)
+    if tracker is not None:
+        tracker.finish(run_dir, result, None)
     reporter.summary(result)
     return Run(run_dir, config, state.history, result)
 
@@ -467,40 +476,3 @@ def _eval_samples(
 
 def _has_split_folders(path: Path) -> bool:
     return any((path / name).is_dir() for name in ("train", "val", "valid", "test"))
-
-
-# ---------------------------------------------------------------------------------------------
-# MLflow
-
-
-def _require_mlflow() -> None:
-    try:
-        import mlflow  # noqa: F401
-    except ImportError:
-        raise ZooUsageError("--mlflow: MLflow is not installed (pip install mlflow)") from None
-
-
-def _mlflow_logger(run_dir: Path, config: dict[str, Any]) -> tuple[Any, Any]:
-    import mlflow
-
-    mlflow.start_run(run_name=run_dir.name)
-    mlflow.log_params(
-        {
-            "arch": config["arch"],
-            "data": config["data"]["source"],
-            "image_size": config["image_size"],
-            **config["train"],
-            **config["runtime"],
-        }
-    )
-
-    def on_epoch(row: dict[str, Any]) -> None:
-        mlflow.log_metrics(
-            {k: float(v) for k, v in row.items() if k != "epoch" and v is not None}, step=int(row["epoch"])
-        )
-
-    def finish() -> None:
-        mlflow.log_artifacts(str(run_dir))
-        mlflow.end_run()
-
-    return on_epoch, finish

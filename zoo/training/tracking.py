@@ -1,0 +1,79 @@
+"""Optional MLflow experiment tracking for ``zoo train --mlflow``.
+
+The MLflow run is started before anything is written, so a tracking server that cannot be
+reached (or a store MLflow refuses) is a one-line error with the run directory untouched. Once
+training has started, a tracking failure is reported once and tracking stops: a lost metric must
+not cost a training run. The run ends FINISHED, FAILED or KILLED (Ctrl-C) like MLflow's own
+integrations, with the final val/test figures and the whole run directory as artifacts.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from zoo.errors import ZooError, ZooUsageError
+
+FINAL_METRICS = ("top1", "top5", "loss")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:200]
+
+
+class MlflowTracker:
+    """One MLflow run mirroring one ``zoo train`` run."""
+
+    def __init__(self, run_name: str) -> None:
+        try:
+            import mlflow
+        except ImportError:
+            raise ZooUsageError("--mlflow: MLflow is not installed (pip install mlflow)") from None
+        self._mlflow: Any = mlflow
+        try:
+            self.run = mlflow.start_run(run_name=run_name)
+        except Exception as exc:  # MLflow raises its own types for a bad URI, store or server
+            raise ZooError(f"--mlflow: cannot start an MLflow run ({_first_line(exc)})") from None
+        self.active = True
+
+    @property
+    def run_id(self) -> str:
+        return str(self.run.info.run_id)
+
+    def _call(self, what: str, *args: Any, **kwargs: Any) -> None:
+        if not self.active:
+            return
+        try:
+            getattr(self._mlflow, what)(*args, **kwargs)
+        except Exception as exc:
+            self.active = False
+            print(f"warning: --mlflow: {what} failed, tracking stops ({_first_line(exc)})", file=sys.stderr)
+
+    def log_config(self, run_dir: Path, config: dict[str, Any]) -> None:
+        self._call("set_tags", {"zoo.run_dir": str(run_dir.resolve()), "mlflow.runName": run_dir.name})
+        self._call(
+            "log_params",
+            {"arch": config["arch"], "data": config["data"]["source"], "image_size": config["image_size"],
+             **config["train"], **config["runtime"]},
+        )
+
+    def log_epoch(self, row: dict[str, Any]) -> None:
+        metrics = {k: float(v) for k, v in row.items() if k != "epoch" and v is not None}
+        self._call("log_metrics", metrics, step=int(row["epoch"]))
+
+    def finish(self, run_dir: Path, result: dict[str, Any] | None, error: BaseException | None) -> None:
+        """Final figures and artifacts, then end the run with the status the training ended in."""
+        if result is not None:
+            final = {f"final_{split}_{name}": float(result[split][name])
+                     for split in ("val", "test") if result.get(split)
+                     for name in FINAL_METRICS if result[split].get(name) is not None}
+            self._call("log_metrics", final)
+        self._call("log_artifacts", str(run_dir))
+        from zoo.training.loop import TrainingInterrupted
+
+        interrupted = isinstance(error, (KeyboardInterrupt, TrainingInterrupted))
+        status = "FINISHED" if error is None else "KILLED" if interrupted else "FAILED"
+        self.active = True  # always try to close the run, even after a logging failure
+        self._call("end_run", status=status)
