@@ -56,6 +56,10 @@ def test_list_json_has_exact_numbers():
     assert by_name["resnet18"]["macs"] == pytest.approx(1.82e9, rel=0.01)
     assert set(by_name["resnet18"]) >= {"family", "image_size", "in_channels", "tags", "plugin", "macs"}
     assert by_name["resnet18"]["plugin"] == zoo.get_spec("resnet18").plugin
+    # each network as published: CIFAR-10 ResNets at 10 classes (He et al. 2015, table 6: 0.27M)
+    assert (by_name["resnet20"]["num_classes"], by_name["resnet20"]["params"]) == (10, 269_722)
+    assert by_name["resnet18"]["num_classes"] == 1000
+    assert sum(p.numel() for p in zoo.get_model("resnet20").parameters()) == 269_722
 
 
 def test_list_filters():

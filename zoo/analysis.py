@@ -152,7 +152,7 @@ def summarize(
     name_or_spec: str | ArchSpec,
     image_size: int | None = None,
     in_channels: int | None = None,
-    num_classes: int = 1000,
+    num_classes: int | None = None,
 ) -> Summary:
     """Parameters and MACs (batch 1) of an architecture, computed on the meta device."""
     import torch
@@ -161,6 +161,7 @@ def summarize(
     spec = resolve_spec(name_or_spec)
     size = spec.image_size if image_size is None else image_size
     channels = spec.in_channels if in_channels is None else in_channels
+    num_classes = spec.num_classes if num_classes is None else num_classes
     check_sizes(spec, size, channels, num_classes)
     model = _build_meta(spec, num_classes, channels)
     params = sum(p.numel() for p in model.parameters())
@@ -237,7 +238,7 @@ def default_summaries(specs: Iterable[ArchSpec], use_cache: bool = True) -> list
     out: list[Summary] = []
     dirty = False
     for spec in specs:
-        key = f"{spec.name}@{spec.in_channels}x{spec.image_size}/1000"
+        key = f"{spec.name}@{spec.in_channels}x{spec.image_size}/{spec.num_classes}"
         stamp = _fingerprint(spec) if use_cache else ""
         hit = cache.get(key)
         if isinstance(hit, dict) and hit.get("fingerprint") == stamp:
@@ -326,7 +327,7 @@ def describe(
     name: str | ArchSpec | nn.Module,
     image_size: int | None = None,
     in_channels: int | None = None,
-    num_classes: int = 1000,
+    num_classes: int | None = None,
     depth: int = 0,
 ) -> Report:
     """Per-row output shape, parameters, MACs, receptive field and jump, plus totals.
@@ -356,6 +357,7 @@ def describe(
         label = spec.name
         size = spec.image_size if image_size is None else image_size
         channels = spec.in_channels if in_channels is None else in_channels
+        num_classes = spec.num_classes if num_classes is None else num_classes
         check_sizes(spec, size, channels, num_classes)
         model = _build_meta(spec, num_classes, channels)
     device = next((p.device for p in model.parameters()), torch.device("meta"))

@@ -42,14 +42,18 @@ class ArchSpec:
     image_size: int = 224
     in_channels: int = 3
     min_image_size: int = 32
+    num_classes: int = 1000  # the published head: 1000 for ImageNet networks, 10 for CIFAR-10 ones
     paper: str = ""
     notes: str = ""
     default_kwargs: tuple[tuple[str, Any], ...] = ()
     plugin: str = ""
 
-    def build(self, num_classes: int = 1000, in_channels: int | None = None, **kwargs: Any) -> nn.Module:
-        """Build the network (weights randomly initialised)."""
+    def build(
+        self, num_classes: int | None = None, in_channels: int | None = None, **kwargs: Any
+    ) -> nn.Module:
+        """Build the network (weights randomly initialised); classes and channels default to the spec's."""
         channels = self.in_channels if in_channels is None else in_channels
+        num_classes = self.num_classes if num_classes is None else num_classes
         check_positive("num_classes", num_classes)
         check_positive("in_channels", channels)
         builder = resolve(self.builder)
@@ -186,8 +190,10 @@ def get_spec(name: str) -> ArchSpec:
     return get_host().architectures.get(name)
 
 
-def get_model(name: str, num_classes: int = 1000, in_channels: int = 3, **kwargs: Any) -> nn.Module:
-    """Build a registered architecture, torchvision-style."""
+def get_model(
+    name: str, num_classes: int | None = None, in_channels: int | None = None, **kwargs: Any
+) -> nn.Module:
+    """Build a registered architecture, torchvision-style (defaults: the published head and input)."""
     return get_spec(name).build(num_classes=num_classes, in_channels=in_channels, **kwargs)
 
 

@@ -40,6 +40,7 @@ def zoo_register_architectures(register: Callable[[ArchSpec], None]) -> None:
                 tags=("cifar", "small", "bn", "residual"),
                 image_size=32,
                 min_image_size=4,
+                num_classes=10,
                 paper=PAPER + " (CIFAR-10 networks, section 4.2)",
                 notes=f"3x3 stem, 3 x {(depth - 2) // 6} basic blocks at 16-32-64, option A shortcuts; "
                 "se=True adds SE",

@@ -26,6 +26,7 @@ def zoo_register_architectures(register: Callable[[ArchSpec], None]) -> None:
             tags=("small", "se"),
             image_size=32,
             min_image_size=8,
+            num_classes=10,
             paper=PAPER,
             notes="simple_cnn with SE (reduction 4) at the end of each conv block",
         )

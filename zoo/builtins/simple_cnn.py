@@ -26,6 +26,7 @@ def zoo_register_architectures(register: Callable[[ArchSpec], None]) -> None:
                 tags=TAGS[name],
                 image_size=32,
                 min_image_size=8,
+                num_classes=10,
                 paper="Springenberg et al. 2015, Striving for Simplicity" if name == "strided_cnn" else "",
                 notes=f"{notes}; se=True adds SE blocks",
             )

@@ -72,14 +72,15 @@ def list_models(
         return
     from rich.table import Table
 
-    table = Table(title=f"zoo architectures ({len(records)}; params and MACs at 1000 classes, batch 1)")
+    table = Table(title=f"zoo architectures ({len(records)}; params and MACs of the published network: "
+                        "its input and class count, batch 1)")
     for column, justify in (("name", "left"), ("family", "left"), ("params", "right"), ("MACs", "right"),
-                            ("input", "right"), ("tags", "left"), ("plugin", "left")):
+                            ("input", "right"), ("classes", "right"), ("tags", "left"), ("plugin", "left")):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for r in records:
         size = f"{r['in_channels']}x{r['image_size']}x{r['image_size']}"
         table.add_row(r["name"], r["family"], human(r["params"]), human(r["macs"]), size,
-                      ", ".join(r["tags"]), r["plugin"])
+                      str(r["num_classes"]), ", ".join(r["tags"]), r["plugin"])
     console().print(table)
 
 
@@ -89,7 +90,8 @@ def info(
                                           help="Input height and width [default: the arch's]."),
     in_channels: int | None = typer.Option(None, "--in-channels",
                                            help="Input channels [default: the arch's]."),
-    num_classes: int = typer.Option(1000, "--num-classes", help="Classifier outputs."),
+    num_classes: int | None = typer.Option(None, "--num-classes",
+                                           help="Classifier outputs [default: the arch's published head]."),
     depth: int = typer.Option(0, "--depth", help="Open blocks this many levels (0: one row per block)."),
     as_json: bool = typer.Option(False, "--json", help="Emit one JSON object with exact numbers."),
 ) -> None:
