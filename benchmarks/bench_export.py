@@ -1,55 +1,64 @@
-"""Export and inference speed on this CPU: PyTorch eager vs TorchScript vs ONNX fp32 vs ONNX int8.
+"""Export and inference on this CPU: PyTorch eager vs TorchScript vs ONNX fp32 vs ONNX int8.
 
-Speed: resnet18 and mobilenet_v2 at 224 px (1000 classes, random weights: speed does not depend
-on the values), each exported by ``zoo.export`` exactly as a user would (int8 calibrated on
-digits images upscaled to 224 px), timed at batch 1 and 8 with ``--threads`` threads in every
-runtime: img/s (median over repeats), p50/p95 latency per batch, ratios to eager and to ONNX fp32.
-Accuracy: the same architectures trained by ``zoo.train`` on digits (32 px), exported the same
-way, top-1 of each runtime on the digits test split.
+For each architecture, one model trained by ``zoo train ARCH --data digits --image-size 224``
+(the demo data, at 224 px) is exported exactly as a user would (``zoo export --format all
+--quantize int8``, both int8 schemes, calibrated on 128 training images). Every runtime is then
+timed on real test images at batch 1 and 8 with ``--threads`` threads, in rotating blocks
+(``zoo.bench.time_interleaved``), and scored on the whole digits test split.
 
-    .venv/bin/python benchmarks/bench_export.py                # print the markdown tables
-    .venv/bin/python benchmarks/bench_export.py --write        # and replace the section in RESULTS.md
+The roofline columns say how close each runtime is to what this CPU can do: achieved GFLOP/s
+(2 x the network's MACs x img/s) against a large fp32 matrix multiply timed in the same process
+with the same threads. An fp32 runtime already near that rate cannot be sped up much.
+
+    .venv/bin/python benchmarks/bench_export.py --workdir runs/bench224     # train (or reuse), print
+    .venv/bin/python benchmarks/bench_export.py --workdir runs/bench224 --write   # and update RESULTS.md
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
-import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from zoo.bench import time_calls
+from zoo.bench import time_interleaved
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 SECTION = "## Export and inference"
 
 
-def random_run(root: Path, arch: str, size: int) -> Path:
-    """A run directory with random weights and an ImageNet-style head (1000 classes, RGB)."""
-    from zoo.data import eval_preprocessing
-    from zoo.run import atomic_torch_save, atomic_write_json, build_model
+def trained_run(workdir: Path, arch: str, size: int, epochs: int, threads: int) -> Path:
+    """``zoo train ARCH --data digits --image-size SIZE --epochs E``, reused when already there."""
+    import zoo
 
-    config: dict[str, Any] = {
-        "arch": arch, "num_classes": 1000, "in_channels": 3, "model_kwargs": {},
-        "classes": [f"class{i}" for i in range(1000)],
-        "preprocessing": eval_preprocessing(size, 3, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225], 256),
-        "data": {"source": "digits"},  # calibration and validation images (upscaled, converted to RGB)
-    }
-    run_dir = root / arch
-    atomic_write_json(run_dir / "config.json", config)
-    atomic_torch_save({"model": build_model(config).state_dict()}, run_dir / "best.pt")
+    run_dir = workdir / f"digits{size}-{arch}"
+    if not (run_dir / "best.pt").is_file():
+        zoo.train(arch, "digits", out=run_dir, epochs=epochs, image_size=size, threads=threads,
+                  quiet=True)
     return run_dir
 
 
+def export_all(run_dir: Path) -> None:
+    """``zoo export --format all --quantize int8 --int8-scheme s8s8 --force``, plus U8S8 beside it."""
+    import zoo
+    from exporters.quantize import quantize_file
+    from exporters.validate import calibration_images
+    from zoo.run import load_config
+
+    zoo.export(run_dir, formats="all", quantize="int8", int8_scheme="s8s8", force=True)
+    out = run_dir / "export"
+    calib = calibration_images(run_dir, load_config(run_dir), None, 128)
+    quantize_file(out / "model.onnx", out / "model.u8s8.onnx", calib, per_channel=True, scheme="u8s8")
+
+
 def runners(run_dir: Path, threads: int) -> dict[str, Callable[[np.ndarray], Any]]:
-    """name -> run(normalised NCHW batch), each in its own runtime."""
+    """name -> run(preprocessed NCHW batch) -> probabilities, each in its own runtime."""
     import torch
 
     from exporters.predictor import TorchScriptPredictor, build_predictor
@@ -57,7 +66,7 @@ def runners(run_dir: Path, threads: int) -> dict[str, Callable[[np.ndarray], Any
     from zoo.runtime.onnx_predictor import OnnxPredictor
 
     model, config = load_model(run_dir)
-    eager = build_predictor(model, config, config["preprocessing"])
+    eager = build_predictor(model, config, config["preprocessing"]).eval()
     out = run_dir / "export"
 
     def run_eager(x: np.ndarray) -> Any:
@@ -73,101 +82,93 @@ def runners(run_dir: Path, threads: int) -> dict[str, Callable[[np.ndarray], Any
     }
 
 
-def export_all(run_dir: Path, **options: Any) -> None:
-    """``zoo export --format all --quantize int8 --force`` (S8S8), plus the U8S8 variant beside it."""
-    import zoo
-    from exporters.quantize import quantize_file
-    from exporters.validate import calibration_images
-    from zoo.run import load_config
-
-    zoo.export(run_dir, formats="all", quantize="int8", force=True, **options)
-    calib = calibration_images(run_dir, load_config(run_dir), None, options.get("calib_images", 128))
-    out = run_dir / "export"
-    quantize_file(out / "model.onnx", out / "model.u8s8.onnx", calib, per_channel=True, scheme="u8s8")
-
-
-def time_runner(
-    run: Callable[[np.ndarray], Any], batch: np.ndarray, repeats: int, iters: int
-) -> dict[str, float]:
-    latencies: list[float] = []
-    rates: list[float] = []
-    for r in range(repeats):
-        chunk = time_calls(run, batch, iters, warmup=3 if r == 0 else 0)
-        latencies += chunk
-        rates.append(len(batch) / statistics.median(chunk))
-    return {"img_s": statistics.median(rates), "p50_ms": 1e3 * float(np.percentile(latencies, 50)),
-            "p95_ms": 1e3 * float(np.percentile(latencies, 95))}
-
-
-def speed(arch: str, root: Path, size: int, threads: int, repeats: int, iters: int) -> list[dict[str, Any]]:
-    run_dir = random_run(root, arch, size)
-    export_all(run_dir, calib_images=64, val_images=8)
-    rows = []
-    rng = np.random.default_rng(0)
-    for name, run in runners(run_dir, threads).items():
-        for b in (1, 8):
-            x = rng.standard_normal((b, 3, size, size), dtype=np.float32)
-            rows.append({"arch": arch, "runtime": name, "batch": b, **time_runner(run, x, repeats, iters)})
-            print(json.dumps(rows[-1]), file=sys.stderr)
-    return rows
-
-
-def accuracy(arch: str, root: Path, epochs: int, threads: int) -> dict[str, Any]:
-    """top-1 on the digits test split of each runtime, for ``arch`` trained on digits."""
-    import zoo
+def test_arrays(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The run's digits test split, preprocessed by the runtime's own eval pipeline."""
     from exporters.validate import split_images
     from zoo.run import load_config
     from zoo.runtime.preprocess import preprocess
 
-    run_dir = root / f"digits-{arch}"
-    zoo.train(arch, "digits", out=run_dir, epochs=epochs, image_size=32, augment="none", quiet=True,
-              workers=0)
-    export_all(run_dir)
     config = load_config(run_dir)
-    test = split_images(run_dir, config, ("test",), None)
-    labels = np.asarray(test.labels)
+    test = split_images(run_dir, config, ("test",), None, need_labels=True)
     arrays = np.stack([preprocess(im, config["preprocessing"]) for im in test.images])
+    return arrays, np.asarray(test.labels)
+
+
+def sgemm_gflops(threads: int, n: int = 2048, repeats: int = 7) -> float:
+    """A practical fp32 reference rate: the best of ``repeats`` n x n matrix multiplies in torch."""
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.set_num_threads(threads)
+    for _ in range(2):
+        a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best / 1e9
+
+
+def measure(run_dir: Path, threads: int, repeats: int) -> list[dict[str, Any]]:
+    """Speed at batch 1 and 8 and top-1 on the test split for every runtime of one run."""
+    from zoo.analysis import summarize
+    from zoo.run import load_config
+
+    config = load_config(run_dir)
+    size = int(config["preprocessing"]["crop"])
+    macs = summarize(config["arch"], size, int(config["in_channels"]), int(config["num_classes"])).macs
+    arrays, labels = test_arrays(run_dir)
+    run = runners(run_dir, threads)
     top1 = {}
-    for name, run in runners(run_dir, threads).items():
-        probs = np.concatenate([run(arrays[i : i + 64]) for i in range(0, len(arrays), 64)])
+    for name, fn in run.items():
+        probs = np.concatenate([fn(arrays[i : i + 64]) for i in range(0, len(arrays), 64)])
         top1[name] = float((probs.argmax(1) == labels).mean() * 100)
-    return {"arch": arch, "epochs": epochs, "images": len(labels), "top1": top1}
+    rows = []
+    for batch in (1, 8):
+        times = time_interleaved(run, arrays[:batch], repeats, warmup=3, sync=lambda: None)
+        for name, seconds in times.items():
+            p50 = float(np.percentile(seconds, 50))
+            rows.append({"arch": config["arch"], "runtime": name, "batch": batch, "img_s": batch / p50,
+                         "p50_ms": 1e3 * p50, "p95_ms": 1e3 * float(np.percentile(seconds, 95)),
+                         "gflops": 2 * macs * batch / p50 / 1e9, "top1": top1[name],
+                         "test_images": len(labels), "epochs": len(_metric_rows(run_dir))})
+    return rows
 
 
-def markdown(rows: list[dict[str, Any]], acc: list[dict[str, Any]], args: argparse.Namespace) -> str:
+def _metric_rows(run_dir: Path) -> list[str]:
+    path = run_dir / "metrics.csv"
+    return path.read_text().splitlines()[1:] if path.is_file() else []
+
+
+def markdown(rows: list[dict[str, Any]], peak: float, args: argparse.Namespace) -> str:
     import onnxruntime
     import torch
 
+    first = rows[0]
     lines = [SECTION, "",
-             f"Command: `.venv/bin/python benchmarks/bench_export.py --threads {args.threads} "
-             f"--repeats {args.repeats} --iters {args.iters} --epochs {args.epochs}"
-             f"{' --write' if args.write else ''}`  ",
+             f"Command: `.venv/bin/python benchmarks/bench_export.py --workdir DIR --threads {args.threads} "
+             f"--repeats {args.repeats} --epochs {args.epochs}{' --write' if args.write else ''}`  ",
              f"Machine: {platform.processor() or platform.machine()}, {args.threads} threads; torch "
-             f"{torch.__version__}, onnxruntime {onnxruntime.__version__}; {args.size} px, 1000 classes, "
-             "random weights (speed does not depend on them); img/s is the median over repeats, latency "
-             "per batch call. Ratios: to eager, and to ONNX fp32 (the int8 speed-up).",
+             f"{torch.__version__}, onnxruntime {onnxruntime.__version__}. Models: `zoo train ARCH --data "
+             f"digits --image-size {args.size} --epochs {args.epochs}` (1 channel, 10 classes), exported "
+             "with `zoo export RUN --format all --quantize int8 --force` (S8S8, and U8S8 beside it; 128 "
+             f"calibration images from the training split). Speed on real test images, {args.repeats} "
+             "calls per runtime in rotating blocks: img/s = batch / median latency. Top-1 on all "
+             f"{first['test_images']} digits test images. GFLOP/s = 2 x MACs x img/s; the reference is a "
+             f"2048 x 2048 fp32 matmul (torch) in the same process and threads: **{peak:.0f} GFLOP/s**.",
              *([f"**Note:** {args.note}"] if args.note else []), "",
-             "| arch | runtime | batch | img/s | p50 ms | p95 ms | x eager | x ONNX fp32 |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
+             "| arch | runtime | batch | img/s | p50 ms | p95 ms | x eager | x ONNX fp32 | GFLOP/s "
+             "| % of sgemm | top-1 % |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     ref = {(r["arch"], r["batch"], r["runtime"]): r["img_s"] for r in rows}
     for r in rows:
         eager = ref[(r["arch"], r["batch"], "PyTorch eager")]
-        fp32 = ref[(r["arch"], r["batch"], "ONNX fp32")]  # int8 rows: the int8 speed-up
+        fp32 = ref[(r["arch"], r["batch"], "ONNX fp32")]
         lines.append(f"| {r['arch']} | {r['runtime']} | {r['batch']} | {r['img_s']:.1f} | "
                      f"{r['p50_ms']:.2f} | {r['p95_ms']:.2f} | {r['img_s'] / eager:.2f} | "
-                     f"{r['img_s'] / fp32:.2f} |")
-    if acc:
-        names = list(acc[0]["top1"])
-        lines += ["", "Top-1 (%) on the digits test split of the same architectures trained with "
-                  "`zoo train ARCH --data digits --epochs E --image-size 32 --augment none` and "
-                  "exported by `zoo export "
-                  "--format all --quantize int8 --force` (int8 calibrated on 128 training images; "
-                  "U8S8 with the same calibration):", "",
-                  "| arch | epochs | images | " + " | ".join(names) + " |",
-                  "|---|---:|---:|" + "---:|" * len(names)]
-        for a in acc:
-            cells = " | ".join(f"{a['top1'][n]:.2f}" for n in names)
-            lines.append(f"| {a['arch']} | {a['epochs']} | {a['images']} | {cells} |")
+                     f"{r['img_s'] / fp32:.2f} | {r['gflops']:.0f} | {100 * r['gflops'] / peak:.0f} | "
+                     f"{r['top1']:.2f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -188,10 +189,9 @@ def main() -> None:
     parser.add_argument("--archs", nargs="+", default=["resnet18", "mobilenet_v2"])
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--iters", type=int, default=10)
-    parser.add_argument("--epochs", type=int, default=10, help="digits training for the accuracy table")
-    parser.add_argument("--no-accuracy", action="store_true", help="skip training (speed table only)")
+    parser.add_argument("--repeats", type=int, default=30, help="timed calls per runtime and batch")
+    parser.add_argument("--epochs", type=int, default=6, help="digits training epochs per model")
+    parser.add_argument("--workdir", type=Path, help="keep (and reuse) the trained runs here")
     parser.add_argument("--write", action="store_true", help=f"replace '{SECTION}' in {RESULTS.name}")
     parser.add_argument("--note", default="", help="a caveat printed under the command (e.g. a busy machine)")
     args = parser.parse_args()
@@ -200,11 +200,14 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)  # the benchmark's own process: every runtime gets the same cores
     with tempfile.TemporaryDirectory(prefix="zoo-bench-export-") as tmp:
-        rows = [r for arch in args.archs for r in speed(arch, Path(tmp), args.size, args.threads,
-                                                          args.repeats, args.iters)]
-        acc = [] if args.no_accuracy else [accuracy(arch, Path(tmp), args.epochs, args.threads)
-                                            for arch in args.archs]
-    text = markdown(rows, acc, args)
+        workdir = args.workdir or Path(tmp)
+        rows = []
+        for arch in args.archs:
+            run_dir = trained_run(workdir, arch, args.size, args.epochs, args.threads)
+            export_all(run_dir)
+            rows += measure(run_dir, args.threads, args.repeats)
+        peak = statistics.median(sgemm_gflops(args.threads) for _ in range(3))
+    text = markdown(rows, peak, args)
     print(text)
     if args.write:
         write_section(text)
