@@ -82,13 +82,11 @@ def runners(run_dir: Path, threads: int) -> dict[str, Callable[[np.ndarray], Any
     }
 
 
-def test_arrays(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+def test_arrays(run_dir: Path, config: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """The run's digits test split, preprocessed by the runtime's own eval pipeline."""
     from exporters.validate import split_images
-    from zoo.run import load_config
     from zoo.runtime.preprocess import preprocess
 
-    config = load_config(run_dir)
     test = split_images(run_dir, config, ("test",), None, need_labels=True)
     arrays = np.stack([preprocess(im, config["preprocessing"]) for im in test.images])
     return arrays, np.asarray(test.labels)
@@ -118,7 +116,7 @@ def measure(run_dir: Path, threads: int, repeats: int) -> list[dict[str, Any]]:
     config = load_config(run_dir)
     size = int(config["preprocessing"]["crop"])
     macs = summarize(config["arch"], size, int(config["in_channels"]), int(config["num_classes"])).macs
-    arrays, labels = test_arrays(run_dir)
+    arrays, labels = test_arrays(run_dir, config)
     run = runners(run_dir, threads)
     top1 = {}
     for name, fn in run.items():
@@ -132,13 +130,8 @@ def measure(run_dir: Path, threads: int, repeats: int) -> list[dict[str, Any]]:
             rows.append({"arch": config["arch"], "runtime": name, "batch": batch, "img_s": batch / p50,
                          "p50_ms": 1e3 * p50, "p95_ms": 1e3 * float(np.percentile(seconds, 95)),
                          "gflops": 2 * macs * batch / p50 / 1e9, "top1": top1[name],
-                         "test_images": len(labels), "epochs": len(_metric_rows(run_dir))})
+                         "test_images": len(labels)})
     return rows
-
-
-def _metric_rows(run_dir: Path) -> list[str]:
-    path = run_dir / "metrics.csv"
-    return path.read_text().splitlines()[1:] if path.is_file() else []
 
 
 def markdown(rows: list[dict[str, Any]], peak: float, args: argparse.Namespace) -> str:

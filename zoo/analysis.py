@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zoo.errors import ZooError, ZooUsageError
+from zoo.errors import ZooError, ZooUsageError, error_head
 from zoo.receptive_field import Tag, mode_class, pair, seed, tag_of, tensors
 from zoo.registry import ArchSpec, check_positive, get_spec
 
@@ -141,8 +141,7 @@ def _build_meta(spec: ArchSpec, num_classes: int, in_channels: int) -> nn.Module
 
 
 def _forward_error(name: str, image_size: int, exc: Exception) -> ZooError:
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return ZooUsageError(f"{name} cannot run at image size {image_size}: {first}")
+    return ZooUsageError(f"{name} cannot run at image size {image_size}: {error_head(exc)}")
 
 
 # ----------------------------------------------------------------------------- summarize

@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 
+def error_head(exc: BaseException, limit: int | None = None) -> str:
+    """The first line of an exception's message (its type name if empty), for one-line errors."""
+    text = str(exc).strip()
+    head = text.splitlines()[0] if text else type(exc).__name__
+    return head if limit is None else head[:limit]
+
+
 class ZooError(Exception):
     """An error the CLI reports as a single line on stderr."""
 

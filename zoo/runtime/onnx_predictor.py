@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from zoo.errors import ZooError, ZooUsageError
+from zoo.errors import ZooError, ZooUsageError, error_head
 from zoo.runtime.preprocess import ImageError, open_image, preprocess
 
 ImageLike = str | Path | Image.Image
@@ -156,8 +156,7 @@ class OnnxPredictor(RuntimePredictor):
                 os.fspath(self.path), options, providers=list(providers or ["CPUExecutionProvider"])
             )
         except Exception as exc:  # onnxruntime raises its own exception types for a bad file
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ZooError(f"{self.path}: not a loadable ONNX model ({first[:200]})") from None
+            raise ZooError(f"{self.path}: not a loadable ONNX model ({error_head(exc, 200)})") from None
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         self.classes, self.preprocessing = read_metadata(self.metadata, self.path)
         self.input_name = self.session.get_inputs()[0].name

@@ -13,14 +13,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from zoo.errors import ZooError, ZooUsageError
+from zoo.errors import ZooError, ZooUsageError, error_head
 
 FINAL_METRICS = ("top1", "top5", "loss")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:200]
 
 
 class MlflowTracker:
@@ -35,12 +30,8 @@ class MlflowTracker:
         try:
             self.run = mlflow.start_run(run_name=run_name)
         except Exception as exc:  # MLflow raises its own types for a bad URI, store or server
-            raise ZooError(f"--mlflow: cannot start an MLflow run ({_first_line(exc)})") from None
+            raise ZooError(f"--mlflow: cannot start an MLflow run ({error_head(exc, 200)})") from None
         self.active = True
-
-    @property
-    def run_id(self) -> str:
-        return str(self.run.info.run_id)
 
     def _call(self, what: str, *args: Any, **kwargs: Any) -> None:
         if not self.active:
@@ -49,7 +40,8 @@ class MlflowTracker:
             getattr(self._mlflow, what)(*args, **kwargs)
         except Exception as exc:
             self.active = False
-            print(f"warning: --mlflow: {what} failed, tracking stops ({_first_line(exc)})", file=sys.stderr)
+            reason = error_head(exc, 200)
+            print(f"warning: --mlflow: {what} failed, tracking stops ({reason})", file=sys.stderr)
 
     def log_config(self, run_dir: Path, config: dict[str, Any]) -> None:
         self._call("set_tags", {"zoo.run_dir": str(run_dir.resolve()), "mlflow.runName": run_dir.name})
