@@ -2,8 +2,13 @@
 
 The head is torchvision's: an adaptive 7x7 average pool, then 25088 -> 4096 -> 4096 -> classes
 with ReLU and dropout. The adaptive pool is what lets any input size >= 32 px through (at 224 px it
-is the identity) while keeping the standard parameter counts; it is not a global-average-pool head.
-``small_input=True`` drops the first max-pool (16x downsampling instead of 32x) for 28-32 px images.
+is the identity) while keeping the standard parameter counts.
+
+``small_input=True`` (what zoo picks for images of 64 px or less) is the usual small-image VGG:
+the first max-pool is dropped (16x downsampling instead of 32x) and the head is a global average
+pool, then 512 -> 512 -> classes. On a 2x2 final map torchvision's head only upsamples into a
+25088-wide layer: vgg11_bn at 32 px has 128.8M parameters with it and 9.5M without, and trains
+several times faster (benchmarks/RESULTS.md, "VGG on small images").
 Convs keep their bias in the ``_bn`` variants, as torchvision's do.
 """
 
@@ -15,6 +20,8 @@ from typing import Any
 from torch import nn
 
 from zoo.models.blocks import ConvBNAct, ConvNet, init_weights
+
+SMALL_HEAD_WIDTH = 512  # the small-image head: global pool, then 512 -> 512 -> classes
 
 # Conv widths per stage; every stage ends in a 2x2 max-pool.
 STAGES: dict[str, tuple[tuple[int, ...], ...]] = {
@@ -44,6 +51,14 @@ def vgg(
             channels = width
         if not (small_input and i == 0):
             layers.append(nn.MaxPool2d(2, 2))
+    if small_input:
+        classifier = nn.Sequential(
+            nn.Linear(channels, SMALL_HEAD_WIDTH),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(SMALL_HEAD_WIDTH, num_classes),
+        )
+        return init_weights(ConvNet(nn.Sequential(*layers), nn.AdaptiveAvgPool2d(1), classifier), 0.01)
     classifier = nn.Sequential(
         nn.Linear(channels * 7 * 7, 4096),
         nn.ReLU(),
