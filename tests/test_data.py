@@ -306,8 +306,8 @@ def test_cli_data_list() -> None:
     assert result.exit_code == 0, result.output
     assert "digits" in result.stdout and "fashion-mnist" in result.stdout and "handwritten" in result.stdout
     rows = {r["name"]: r for r in json.loads(runner.invoke(app, ["data", "list", "--json"]).stdout)}
-    assert rows["digits"]["available"] == "yes" and rows["digits"]["classes"] == 10
-    assert rows["fashion-mnist"]["available"] == ("yes" if fashion_mnist_available() else "no")
+    assert rows["digits"]["available"] is True and rows["digits"]["classes"] == 10
+    assert rows["fashion-mnist"]["available"] is fashion_mnist_available()
 
 
 def test_cli_data_export(tmp_path: Path) -> None:

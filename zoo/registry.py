@@ -46,6 +46,7 @@ class ArchSpec:
     paper: str = ""
     notes: str = ""
     default_kwargs: tuple[tuple[str, Any], ...] = ()
+    family_default: bool = False  # the member `zoo train FAMILY` picks (one per family)
     plugin: str = ""
 
     def build(
@@ -161,7 +162,8 @@ def list_models(
     family: str | None = None,
     tag: str | None = None,
 ) -> list[str]:
-    """Sorted architecture names matching fnmatch ``include`` patterns, minus ``exclude``."""
+    """Sorted architecture names matching fnmatch ``include`` patterns (a family name includes the
+    family), minus ``exclude``."""
     from zoo.plugins import get_host
 
     archs = get_host().architectures
@@ -171,7 +173,7 @@ def list_models(
             raise ZooUsageError("empty name pattern")
     names = []
     for spec in archs:
-        if inc and not any(fnmatch.fnmatchcase(spec.name, p) for p in inc):
+        if inc and not any(fnmatch.fnmatchcase(spec.name, p) or p == spec.family for p in inc):
             continue
         if any(fnmatch.fnmatchcase(spec.name, p) for p in exc):
             continue
@@ -184,10 +186,32 @@ def list_models(
 
 
 def get_spec(name: str) -> ArchSpec:
-    """The frozen spec of one architecture (unknown names suggest the closest)."""
+    """The frozen spec of one architecture; a family name (``vgg``) means the family's default
+    member (``vgg11_bn``). Unknown names suggest the closest."""
     from zoo.plugins import get_host
 
-    return get_host().architectures.get(name)
+    archs = get_host().architectures
+    if name not in archs:
+        default = family_default(name, archs)
+        if default is not None:
+            return default
+    return archs.get(name)
+
+
+def family_default(family: str, archs: Iterable[ArchSpec]) -> ArchSpec | None:
+    """The member a family declares as its default, or None when ``family`` is no family.
+
+    A family without a declared default, or with several, is a usage error that lists its members.
+    """
+    members = [spec for spec in archs if spec.family == family]
+    if not members:
+        return None
+    defaults = [spec for spec in members if spec.family_default]
+    if len(defaults) == 1:
+        return defaults[0]
+    names = ", ".join(spec.name for spec in members)
+    why = "declares no default member" if not defaults else "declares several defaults"
+    raise ZooUsageError(f"'{family}' is an architecture family that {why}; pick one of {names}")
 
 
 def get_model(

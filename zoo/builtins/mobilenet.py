@@ -44,5 +44,6 @@ def zoo_register_architectures(register: Callable[[ArchSpec], None]) -> None:
                 min_image_size=32,
                 paper=paper,
                 notes=f"{notes}; width_mult scales channels; small_input=True: stride-1 stem",
+                family_default=name == "mobilenet_v2",
             )
         )

@@ -12,7 +12,9 @@ IMAGENET = {18: "basic", 34: "basic", 50: "bottleneck", 101: "bottleneck", 152: 
 CIFAR = (20, 32, 44, 56)
 
 
-def imagenet_spec(name: str, family: str, tags: tuple[str, ...], paper: str, notes: str) -> ArchSpec:
+def imagenet_spec(
+    name: str, family: str, tags: tuple[str, ...], paper: str, notes: str, family_default: bool = False
+) -> ArchSpec:
     """The spec of a 224 px, 32x-downsampling ResNet built by ``zoo.models.resnet:<name>``."""
     return ArchSpec(
         name=name,
@@ -23,6 +25,7 @@ def imagenet_spec(name: str, family: str, tags: tuple[str, ...], paper: str, not
         min_image_size=32,
         paper=paper,
         notes=notes,
+        family_default=family_default,
     )
 
 
@@ -30,7 +33,8 @@ def imagenet_spec(name: str, family: str, tags: tuple[str, ...], paper: str, not
 def zoo_register_architectures(register: Callable[[ArchSpec], None]) -> None:
     for depth, block in IMAGENET.items():
         notes = f"{block} blocks, projection shortcuts; small_input=True: 3x3 stride-1 stem, no max-pool; "
-        register(imagenet_spec(f"resnet{depth}", "resnet", (), PAPER, notes + "se=True adds SE"))
+        register(imagenet_spec(f"resnet{depth}", "resnet", (), PAPER, notes + "se=True adds SE",
+                               family_default=depth == 18))
     for depth in CIFAR:
         register(
             ArchSpec(

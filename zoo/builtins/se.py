@@ -16,7 +16,8 @@ def zoo_register_architectures(register: Callable[[ArchSpec], None]) -> None:
     for depth in (18, 34, 50):
         notes = f"resnet{depth} with SE (reduction 16) on each residual branch, before the add; "
         register(
-            imagenet_spec(f"se_resnet{depth}", "se", ("se",), PAPER, notes + "small_input=True as resnet")
+            imagenet_spec(f"se_resnet{depth}", "se", ("se",), PAPER, notes + "small_input=True as resnet",
+                          family_default=depth == 18)
         )
     register(
         ArchSpec(

@@ -29,5 +29,6 @@ def zoo_register_architectures(register: Callable[[ArchSpec], None]) -> None:
                 num_classes=10,
                 paper="Springenberg et al. 2015, Striving for Simplicity" if name == "strided_cnn" else "",
                 notes=f"{notes}; se=True adds SE blocks",
+                family_default=name == "simple_cnn_bn",
             )
         )

@@ -25,6 +25,7 @@ def zoo_register_architectures(register: Callable[[ArchSpec], None]) -> None:
                     min_image_size=32,
                     paper=PAPER,
                     notes="torchvision's head (adaptive 7x7 pool, 4096-4096 MLP); "
-                    "small_input=True drops the first max-pool",
+                    "small_input=True drops the first max-pool and uses a global-pool, 512-wide head",
+                    family_default=name == "vgg11_bn",  # the smallest BatchNorm VGG
                 )
             )

@@ -16,18 +16,18 @@ data_app = typer.Typer(
 )
 
 
-def _availability(spec: object) -> str:
+def _availability(spec: object) -> bool | str:
+    """True/False, or the error of a plugin's broken check (which must not break the listing)."""
     try:
-        return "yes" if spec.is_available() else "no"  # type: ignore[attr-defined]
-    except Exception as exc:  # a plugin's broken check must not break the listing
+        return bool(spec.is_available())  # type: ignore[attr-defined]
+    except Exception as exc:
         return f"error: {type(exc).__name__}"
 
 
 @data_app.command("list")
 def list_datasets(as_json: bool = typer.Option(False, "--json", help="Emit a JSON array.")) -> None:
     """Every registered data set, whether it is available here, and what it is."""
-    from rich.table import Table
-
+    from zoo.output import Col, fitted_table
     from zoo.plugins import get_host
 
     rows = [
@@ -38,13 +38,12 @@ def list_datasets(as_json: bool = typer.Option(False, "--json", help="Emit a JSO
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    table = Table(title="zoo data sets")
-    for column in ("name", "available", "classes", "size", "channels", "plugin", "description"):
-        table.add_column(column)
-    for r in rows:
-        size = f"{r['image_size']}x{r['image_size']}" if r["image_size"] else "?"
-        table.add_row(r["name"], r["available"], str(r["classes"] or "?"), size, str(r["channels"] or "?"),
-                      r["plugin"], r["description"])
+    cols = [Col("name"), Col("available"), Col("classes", "right", drop=1), Col("size", "right", drop=2),
+            Col("channels", "right", drop=3), Col("plugin", drop=4), Col("description", wrap=30)]
+    table = fitted_table("zoo data sets", cols, [
+        [r["name"], "yes" if r["available"] is True else "no" if r["available"] is False else r["available"],
+         str(r["classes"] or "?"), f"{r['image_size']}x{r['image_size']}" if r["image_size"] else "?",
+         str(r["channels"] or "?"), r["plugin"], r["description"]] for r in rows])
     console().print(table)
 
 

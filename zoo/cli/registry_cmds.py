@@ -44,7 +44,7 @@ def list_models(
     _check_choice("family", family, list_families())
     _check_choice("tag", tag, sorted({t for spec in every for t in spec.tags}))
     specs = [get_spec(n) for n in registry_list(include=patterns or None, family=family, tag=tag)]
-    summaries = default_summaries(specs)
+    summaries = default_summaries(specs, progress=True)
     records = [
         {
             "name": spec.name,
@@ -58,6 +58,7 @@ def list_models(
             "tags": list(spec.tags),
             "plugin": spec.plugin,
             "paper": spec.paper,
+            "family_default": spec.family_default,
         }
         for spec, s in zip(specs, summaries, strict=True)
     ]
@@ -70,17 +71,19 @@ def list_models(
         return
     if as_json:
         return
-    from rich.table import Table
+    from zoo.output import Col, fitted_table
 
-    table = Table(title=f"zoo architectures ({len(records)}; params and MACs of the published network: "
-                        "its input and class count, batch 1)")
-    for column, justify in (("name", "left"), ("family", "left"), ("params", "right"), ("MACs", "right"),
-                            ("input", "right"), ("classes", "right"), ("tags", "left"), ("plugin", "left")):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
-    for r in records:
-        size = f"{r['in_channels']}x{r['image_size']}x{r['image_size']}"
-        table.add_row(r["name"], r["family"], human(r["params"]), human(r["macs"]), size,
-                      str(r["num_classes"]), ", ".join(r["tags"]), r["plugin"])
+    cols = [Col("name"), Col("family"), Col("params", "right"), Col("MACs", "right", drop=3),
+            Col("input", "right", drop=4), Col("classes", "right", drop=5), Col("tags", wrap=16, drop=2),
+            Col("plugin", drop=6)]
+    rows = [[r["name"], r["family"] + (" *" if r["family_default"] else ""), human(r["params"]),
+             human(r["macs"]), f"{r['in_channels']}x{r['image_size']}x{r['image_size']}",
+             str(r["num_classes"]), ", ".join(r["tags"]), r["plugin"]] for r in records]
+    defaults = [r for r in records if r["family_default"]]
+    caption = (f"* the family's default member: 'zoo train {defaults[0]['family']}' trains "
+               f"{defaults[0]['name']}" if defaults else None)
+    table = fitted_table(f"zoo architectures ({len(records)}; params and MACs of the published network: "
+                         "its input and class count, batch 1)", cols, rows, caption=caption)
     console().print(table)
 
 

@@ -38,4 +38,5 @@ def zoo_register_architectures(register: Callable[[ArchSpec], None]) -> None:
         paper=PAPER,
         notes="SqueezeNet 1.0 with a 3x3 stem and earlier pooling: 2.4x fewer MACs, "
               "1,235,496 parameters at 1000 classes.",
+        family_default=True,  # `zoo train squeezenet` trains this one
     ))
