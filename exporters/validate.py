@@ -185,4 +185,5 @@ def summary(result: dict[str, Any]) -> str:
     if "skipped" in result:
         return f"skipped ({result['skipped']})"
     return (f"max |dp| {result['max_abs_diff']:.2e} (tol {result['tol']:.0e}), top-1 agreement "
-            f"{result['top1_agreement']:.1f}% on {result['images']} images at batch {result['batches']}")
+            f"{result['top1_agreement']:.1f}% on {result['images']} images of {result['source']} at batch "
+            f"{result['batches']}")

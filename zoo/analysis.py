@@ -228,36 +228,44 @@ def _read_cache(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def default_summaries(specs: Iterable[ArchSpec], use_cache: bool = True) -> list[Summary]:
+def default_summaries(
+    specs: Iterable[ArchSpec], use_cache: bool = True, progress: bool = False
+) -> list[Summary]:
     """Summaries at each spec's default size (what ``zoo list`` shows), from the on-disk cache
-    where the name, size, zoo version, owning plugin's version and model source still match."""
+    where the name, size, zoo version, owning plugin's version and model source still match.
+    ``progress``: a bar on a terminal's stderr while the missing ones are computed (seconds each)."""
+    from zoo.output import progress_bar
+
     specs = list(specs)
     path = cache_path()
     cache = _read_cache(path) if use_cache else {}
-    out: list[Summary] = []
-    dirty = False
+    found: dict[str, Summary] = {}
+    missing: list[tuple[str, str, ArchSpec]] = []
     for spec in specs:
         key = f"{spec.name}@{spec.in_channels}x{spec.image_size}/{spec.num_classes}"
         stamp = _fingerprint(spec) if use_cache else ""
         hit = cache.get(key)
         if isinstance(hit, dict) and hit.get("fingerprint") == stamp:
             try:
-                out.append(Summary(**hit["summary"]))
+                found[spec.name] = Summary(**hit["summary"])
                 continue
             except (KeyError, TypeError):
                 pass
-        summary = summarize(spec)
-        out.append(summary)
-        cache[key] = {"fingerprint": stamp, "summary": summary.as_dict()}
-        dirty = True
-    if use_cache and dirty:
+        missing.append((key, stamp, spec))
+    what = f"sizing {len(missing)} architectures (cached afterwards)"
+    with progress_bar(what, len(missing), progress and bool(missing)) as advance:
+        for key, stamp, spec in missing:
+            found[spec.name] = summarize(spec)
+            cache[key] = {"fingerprint": stamp, "summary": found[spec.name].as_dict()}
+            advance()
+    if use_cache and missing:
         from zoo.run import atomic_write_json
 
         try:
             atomic_write_json(path, cache)
         except OSError as exc:  # a read-only home must not break `zoo list`
             warnings.warn(f"cannot write the summary cache {path}: {exc}", stacklevel=2)
-    return out
+    return [found[spec.name] for spec in specs]
 
 
 # ----------------------------------------------------------------------------- describe
@@ -334,12 +342,20 @@ def describe(
     ``name`` may also be an ``nn.Module`` (analysed as given; ``image_size`` then required).
     ``depth`` opens custom blocks that many levels (0: a residual block is one row).
     """
+    if depth < 0:
+        raise ZooUsageError(f"depth must be >= 0, got {depth}")
+    if isinstance(name, (str, ArchSpec)):  # sizes are checked before torch is imported (it takes seconds)
+        spec = resolve_spec(name)
+        check_sizes(
+            spec,
+            spec.image_size if image_size is None else image_size,
+            spec.in_channels if in_channels is None else in_channels,
+            spec.num_classes if num_classes is None else num_classes,
+        )
     import torch
     from torch import nn
     from torch.utils.flop_counter import FlopCounterMode
 
-    if depth < 0:
-        raise ZooUsageError(f"depth must be >= 0, got {depth}")
     if isinstance(name, nn.Module):
         model, label = name, type(name).__name__
         if image_size is None:

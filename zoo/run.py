@@ -69,6 +69,18 @@ def new_run_dir(arch: str, root: str | Path = "runs") -> Path:
             n += 1
 
 
+def latest_run(root: str | Path = "runs") -> Path:
+    """The most recently trained run under ``root`` (newest best.pt), for commands given no run."""
+    root = Path(root)
+    runs = [d for d in root.glob("*") if (d / CONFIG_FILE).is_file() and (d / "best.pt").is_file()]
+    if not runs:
+        raise ZooUsageError(
+            f"no trained run under {root}/ to use; train one first, e.g. "
+            f"'zoo train simple_cnn_bn --data digits', or name a run directory"
+        )
+    return max(runs, key=lambda d: (d / "best.pt").stat().st_mtime)
+
+
 def read_json(path: Path, what: str) -> Any:
     try:
         return json.loads(path.read_text())

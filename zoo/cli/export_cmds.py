@@ -18,8 +18,18 @@ from zoo.output import console
 TORCHSCRIPT_SUFFIXES = (".pt", ".pth", ".ts")
 
 
+def _latest(what: str) -> Path:
+    """The most recent run under ./runs, announced on stderr (commands given no run use it)."""
+    from zoo.run import latest_run
+
+    run = latest_run()
+    typer.echo(f"{what} the most recent run, {run}", err=True)
+    return run
+
+
 def export(
-    target: Path = typer.Argument(..., help="Run directory, or a checkpoint (.pt) inside one."),
+    target: Path | None = typer.Argument(
+        None, help="Run directory, or a checkpoint (.pt) inside one [default: the newest run in ./runs]."),
     formats: list[str] = typer.Option(
         ["onnx"], "--format", "-f",
         help="A registered exporter (onnx, torchscript, or a plugin's: see 'zoo plugins'), or 'all'. "
@@ -52,6 +62,7 @@ def export(
     from zoo.registry import check_positive
 
     check_positive("--calib-images", calib_images)
+    target = target if target is not None else _latest("exporting")
     names = [n.strip() for item in formats for n in item.split(",") if n.strip()]
     chosen: str | list[str] = "all" if "all" in names else names
     log = None if as_json else (lambda msg: typer.echo(msg, err=True))
@@ -84,13 +95,13 @@ def _show(report: dict[str, Any], as_json: bool) -> None:
     for a in report["artefacts"]:
         if a["gate"]:
             g = a["gate"]
-            check = (f"top-1 fp32 {g['fp32_top1']:.2f}% -> int8 {g['int8_top1']:.2f}% (drop {g['drop']:.2f}, "
-                     f"max {g['max_drop']}) on {g['images']} images of {g['source']}; "
+            check = (f"accuracy gate: top-1 fp32 {g['fp32_top1']:.2f}% -> int8 {g['int8_top1']:.2f}% "
+                     f"(drop {g['drop']:.2f}, max {g['max_drop']}) on {g['images']} images of {g['source']}; "
                      f"{g['speedup_batch8']:.2f}x fp32 speed at batch 8")
         elif a["validation"]:
             v = a["validation"]
-            check = summary(v) + (f"; top-1 {v['runtime_top1']:.2f}% (torch {v['torch_top1']:.2f}%)"
-                                  if "runtime_top1" in v else "")
+            check = summary(v) + (f"; top-1 on those {v['images']} images {v['runtime_top1']:.2f}% "
+                                  f"(torch {v['torch_top1']:.2f}%)" if "runtime_top1" in v else "")
         else:
             check = "not validated (--no-validate)"
         status = "[green]kept[/green]" if a["kept"] else "[red]refused[/red]"
@@ -112,9 +123,34 @@ def _load_predictor(model: Path, threads: int | None) -> Any:
     raise ZooUsageError(f"{model}: unknown model format (expected .onnx, or .pt for TorchScript)")
 
 
+def _split_model(paths: list[Path]) -> tuple[Path, list[Path]]:
+    """``[MODEL] INPUT...``: the first path is the model when it is a model file or a run directory;
+    otherwise the most recent run's exported model.onnx is used."""
+    from zoo.runtime.onnx_predictor import IMAGE_SUFFIXES
+
+    first = paths[0]
+    if first.is_dir() and (first / "config.json").is_file():
+        return _exported_model(first), paths[1:]
+    if first.is_dir() or first.suffix.lower() in IMAGE_SUFFIXES:
+        return _exported_model(_latest("predicting with")), paths
+    if len(paths) == 1:
+        raise ZooUsageError(f"{first}: give one or more images or folders to classify after the model")
+    return first, paths[1:]
+
+
+def _exported_model(run: Path) -> Path:
+    model = run / "export" / "model.onnx"
+    if not model.is_file():
+        raise ZooUsageError(f"{run} has no export/model.onnx yet; run 'zoo export {run}' first")
+    return model
+
+
 def predict(
-    model: Path = typer.Argument(..., help="An exported predictor: model.onnx (torch-free) or model.pt."),
-    inputs: list[Path] = typer.Argument(..., help="Image files and/or folders of images."),
+    paths: list[Path] = typer.Argument(
+        ..., metavar="[MODEL] INPUT...",
+        help="An exported predictor (model.onnx: torch-free, or model.pt) or a run directory (its "
+             "export/model.onnx), then image files and/or folders. Without a model: the most recent "
+             "run's export/model.onnx."),
     top_k: int = typer.Option(3, "--top-k", "-k", help="Classes to show per image."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
     batch_size: int = typer.Option(8, "--batch-size", help="Images per inference call."),
@@ -126,6 +162,7 @@ def predict(
 
     check_positive("--top-k", top_k)
     check_positive("--batch-size", batch_size)
+    model, inputs = _split_model(paths)
     predictor = _load_predictor(model, threads)
     paths = expand_inputs(inputs)
     if not paths:

@@ -13,7 +13,10 @@ from typing import Any
 
 import typer
 
-_EPILOG = "Unset options are chosen per architecture family and data set; see docs/readme/train.md."
+_EPILOG = (
+    "Unset options are chosen per architecture family and data set: see the README, \"Training and "
+    "evaluation\" (defaults table)."
+)
 
 
 def _given(**options: Any) -> dict[str, Any]:
@@ -85,58 +88,62 @@ def register(app: typer.Typer) -> None:
         as_json: bool | None = typer.Option(None, "--json", help="Print the result as JSON on stdout."),
         mlflow: bool | None = typer.Option(None, "--mlflow", help="Log params and metrics to MLflow."),
     ) -> None:
-        """Train ARCH on an image folder or a built-in data set; writes a run directory."""
+        """Train ARCH (a name, or a family such as 'vgg' for its default member) on an image folder
+        or a built-in data set; writes a run directory. --quiet prints only the run directory."""
+        from zoo.registry import get_spec
+        from zoo.training.config import TrainConfig
+
+        options = _given(
+            epochs=epochs,
+            batch_size=batch_size,
+            optimizer=optimizer,
+            lr=lr,
+            weight_decay=weight_decay,
+            momentum=momentum,
+            nesterov=nesterov,
+            scheduler=scheduler,
+            warmup_epochs=warmup_epochs,
+            step_size=step_size,
+            gamma=gamma,
+            label_smoothing=label_smoothing,
+            ema=ema,
+            ema_decay=ema_decay,
+            clip_grad=clip_grad,
+            patience=patience,
+            mixup=mixup,
+            mixup_alpha=mixup_alpha,
+            augment=augment,
+            image_size=image_size,
+            in_channels=in_channels,
+            norm=norm,
+            val_split=val_split,
+            seed=seed,
+            workers=workers,
+            threads=threads,
+            cache=cache,
+            device=device,
+            precision=precision,
+            channels_last=channels_last,
+            compile=compile,
+            quiet=quiet,
+            json=as_json,
+            mlflow=mlflow,
+        )
+        get_spec(arch)  # a mistyped name or option fails here, before torch is imported
+        TrainConfig(**options).validate()
         from zoo.training.api import train
 
-        run = train(
-            arch,
-            data,
-            out=out,
-            resume=resume,
-            root=root,
-            **_given(
-                epochs=epochs,
-                batch_size=batch_size,
-                optimizer=optimizer,
-                lr=lr,
-                weight_decay=weight_decay,
-                momentum=momentum,
-                nesterov=nesterov,
-                scheduler=scheduler,
-                warmup_epochs=warmup_epochs,
-                step_size=step_size,
-                gamma=gamma,
-                label_smoothing=label_smoothing,
-                ema=ema,
-                ema_decay=ema_decay,
-                clip_grad=clip_grad,
-                patience=patience,
-                mixup=mixup,
-                mixup_alpha=mixup_alpha,
-                augment=augment,
-                image_size=image_size,
-                in_channels=in_channels,
-                norm=norm,
-                val_split=val_split,
-                seed=seed,
-                workers=workers,
-                threads=threads,
-                cache=cache,
-                device=device,
-                precision=precision,
-                channels_last=channels_last,
-                compile=compile,
-                quiet=quiet,
-                json=as_json,
-                mlflow=mlflow,
-            ),
-        )
+        run = train(arch, data, out=out, resume=resume, root=root, **options)
         if as_json:
             typer.echo(json.dumps(run.result))
+        elif quiet:
+            typer.echo(str(run.run_dir))  # scripts chain: zoo export "$(zoo train ... --quiet)"
 
     @app.command("eval")
     def eval_cmd(
-        run_dir: Path = typer.Argument(..., help="A run directory (or a .pt file inside one)."),
+        run_dir: Path | None = typer.Argument(
+            None, help="A run directory (or a .pt file inside one) [default: the most recent run in ./runs]."
+        ),
         data: str | None = typer.Option(
             None,
             "--data",
@@ -153,6 +160,11 @@ def register(app: typer.Typer) -> None:
         """Top-1, top-5, per-class accuracy and confusion matrix; writes RUN_DIR/eval.json."""
         from zoo.training.api import evaluate
 
+        if run_dir is None:
+            from zoo.run import latest_run
+
+            run_dir = latest_run()
+            typer.echo(f"evaluating the most recent run, {run_dir}", err=True)
         result = evaluate(
             run_dir,
             data,
@@ -191,6 +203,7 @@ def register(app: typer.Typer) -> None:
             end_lr=end_lr,
             steps=steps,
             plot=plot or Path("runs") / f"lr-find-{arch}.png",
+            progress=not as_json,
             **_given(
                 optimizer=optimizer,
                 batch_size=batch_size,

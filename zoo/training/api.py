@@ -89,6 +89,8 @@ def train(
     except TypeError as exc:
         raise ZooUsageError(f"unknown training option ({exc})") from None
     spec = get_spec(arch)
+    picked = f"{arch}: the {arch} family's default member, {spec.name}" if spec.name != arch else None
+    arch = spec.name
     if resume is not None and out is not None:
         raise ZooUsageError("--out and --resume cannot be combined (a resumed run stays in its directory)")
     prior = _load_prior(Path(resume), arch) if resume is not None else None
@@ -163,6 +165,11 @@ def train(
     if prior is not None:
         state = _restore(parts, prior.checkpoint, cfg, len(train_loader))
     reporter = Reporter(cfg.quiet or cfg.json)
+    if picked:
+        reporter.info(picked)
+    if splits.skipped and prior is None:
+        reporter.info(f"skipped {len(splits.skipped)} unreadable file(s) (not an image, truncated, ...): "
+                      f"the list is in {run_dir / SKIPPED_FILE}")
     meta = {"arch": arch, "classes": list(splits.classes)}
     reporter.info(
         f"training {arch} on {config['data']['source']} ({len(splits.train)} train / "

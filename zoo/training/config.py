@@ -1,8 +1,8 @@
 """Every training option in one dataclass, validated before anything touches the disk.
 
-``None`` means "choose for me": :func:`resolve_options` fills it from per-family defaults (measured on a
-2-core CPU, see docs/readme/train.md) and from the data, so ``zoo train ARCH --data DIR`` needs no
-flags. The resolved options are what config.json records and what ``--resume`` replays.
+``None`` means "choose for me": :func:`resolve_options` fills it from per-family defaults (measured
+on a 2-core CPU, see benchmarks/RESULTS.md, "Training") and from the data, so ``zoo train ARCH --data
+DIR`` needs no flags. The resolved options are what config.json records and what ``--resume`` replays.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from zoo.errors import ZooUsageError
+from zoo.output import progress_bar
 from zoo.registry import get_spec
 from zoo.run import atomic_write, build_model
 from zoo.training.config import TrainConfig, family_defaults, resolve_options
@@ -32,16 +33,19 @@ def lr_find(
     end_lr: float = 10.0,
     steps: int = 100,
     plot: str | Path | None = None,
+    progress: bool = False,
     **options: Any,
 ) -> dict[str, Any]:
     """Sweep the lr from ``start_lr`` to ``end_lr`` over ``steps`` batches; returns lrs, losses and
-    ``suggested``. ``options`` are training options (optimizer, batch_size, augment, ...)."""
+    ``suggested``. ``options`` are training options (optimizer, batch_size, augment, ...);
+    ``progress`` shows a bar on a terminal's stderr."""
     if not (0 < start_lr < end_lr) or not math.isfinite(end_lr):
         raise ZooUsageError(f"--start-lr/--end-lr must satisfy 0 < start < end, got {start_lr:g}, {end_lr:g}")
     if not isinstance(steps, int) or steps < 5:
         raise ZooUsageError(f"--steps must be an integer >= 5, got {steps!r}")
     cfg = TrainConfig(**options).validate()
     spec = get_spec(arch)
+    arch = spec.name  # a family name means its default member
     from zoo.data import load_splits, make_loaders
     from zoo.training.api import new_run_config
 
@@ -72,31 +76,33 @@ def lr_find(
     losses: list[float] = []
     avg, best = 0.0, math.inf
     batches = iter(train_loader)
-    for i in range(steps):
-        lr = start_lr * factor**i
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        try:
-            images, labels = next(batches)
-        except StopIteration:
-            batches = iter(train_loader)
-            images, labels = next(batches)
-        images, labels = images.to(device), labels.to(device)
-        with ctx():
-            loss = criterion(model(images).float(), labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        value = float(loss.detach())
-        avg = SMOOTH * avg + (1 - SMOOTH) * value
-        smoothed = avg / (1 - SMOOTH ** (i + 1))
-        if not math.isfinite(smoothed):
-            break
-        lrs.append(lr)
-        losses.append(smoothed)
-        best = min(best, smoothed)
-        if smoothed > DIVERGE * best and i > 5:
-            break
+    with progress_bar(f"lr range test: {spec.name}, {steps} batches", steps, progress) as advance:
+        for i in range(steps):
+            lr = start_lr * factor**i
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            try:
+                images, labels = next(batches)
+            except StopIteration:
+                batches = iter(train_loader)
+                images, labels = next(batches)
+            images, labels = images.to(device), labels.to(device)
+            with ctx():
+                loss = criterion(model(images).float(), labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            value = float(loss.detach())
+            avg = SMOOTH * avg + (1 - SMOOTH) * value
+            smoothed = avg / (1 - SMOOTH ** (i + 1))
+            if not math.isfinite(smoothed):
+                break
+            advance()
+            lrs.append(lr)
+            losses.append(smoothed)
+            best = min(best, smoothed)
+            if smoothed > DIVERGE * best and i > 5:
+                break
     lowest = lrs[losses.index(min(losses))]
     result = {
         "arch": arch,

@@ -63,9 +63,16 @@ def plot_curves(path: Path, history: Sequence[dict[str, Any]]) -> None:
         ax_loss.plot(epochs, [r[key] for r in history], marker=".", label=label)
     for key, label in (("train_top1", "train"), ("val_top1", "val")):
         ax_acc.plot(epochs, [r[key] for r in history], marker=".", label=label)
-    ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
+    losses = [r[k] for r in history for k in ("train_loss", "val_loss") if r.get(k) and r[k] > 0]
+    spread = max(losses) / min(losses) if losses else 1.0
+    # one diverging epoch (val loss 100 next to 0.1) would flatten a linear axis into a line at zero
+    ax_loss.set(xlabel="epoch", ylabel="loss", title="loss" + (" (log scale)" if spread > 20 else ""),
+                yscale="log" if spread > 20 else "linear")
     ax_acc.set(xlabel="epoch", ylabel="top-1 accuracy", title="accuracy")
+    from matplotlib.ticker import MaxNLocator
+
     for ax in (ax_loss, ax_acc):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no epoch 1.5 on short runs
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
@@ -106,6 +113,11 @@ def plot_confusion(
     _save_figure(fig, path)
 
 
+def plural(n: int, noun: str) -> str:
+    """``1 epoch``, ``3 epochs``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _fmt(value: float | None, pct: bool = False) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
@@ -127,7 +139,7 @@ class Reporter:
             self.err.print(message, soft_wrap=True)
 
     def start_epoch(self, epoch: int, epochs: int, batches: int) -> None:
-        if self.quiet:
+        if self.quiet or not self.err.is_terminal:  # a log gets the epoch lines only, no bar residue
             return
         self._progress = Progress(
             TextColumn(f"epoch {epoch}/{epochs}"),
@@ -179,7 +191,7 @@ class Reporter:
                 )
         self.out.print(table)
         self.out.print(
-            f"{result['epochs_run']} epochs in {result['train_seconds']:.1f}s"
+            f"{plural(result['epochs_run'], 'epoch')} in {result['train_seconds']:.1f}s"
             f"{' (stopped early)' if result['stopped_early'] else ''}; run directory: {result['run_dir']}"
         )
 
