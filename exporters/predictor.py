@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn.modules.utils import _pair
 
-from zoo.errors import ZooError, ZooUsageError
+from zoo.errors import ZooError, ZooUsageError, error_head
 from zoo.runtime.onnx_predictor import RuntimePredictor
 
 
@@ -123,8 +123,7 @@ class TorchScriptPredictor(RuntimePredictor):
             self.classes = [str(c) for c in self.module.class_names]
             self.preprocessing = json.loads(self.module.preprocessing)
         except (RuntimeError, AttributeError, ValueError) as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise ZooError(f"{self.path}: not a zoo TorchScript predictor ({first[:200]})") from None
+            raise ZooError(f"{self.path}: not a zoo TorchScript predictor ({error_head(exc, 200)})") from None
 
     @torch.inference_mode()
     def run(self, batch: np.ndarray) -> np.ndarray:

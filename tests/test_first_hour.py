@@ -82,3 +82,15 @@ def test_quiet_training_prints_only_the_run_directory(tmp_path: Path) -> None:
                      "--out", "run")
     assert result.returncode == 0, result.stderr
     assert result.stdout == "run\n" and result.stderr == ""
+
+
+def test_long_error_messages_end_at_a_sentence_or_word() -> None:
+    from zoo.errors import error_head
+
+    exc = RuntimeError("PytorchStreamReader failed reading zip archive: failed finding central directory. "
+                       "This is an internal miniz error. If you are seeing this error, there is a high "
+                       "likelihood that your checkpoint file is corrupted\nsecond line")
+    assert error_head(exc, 120) == ("PytorchStreamReader failed reading zip archive: failed finding central "
+                                    "directory. This is an internal miniz error.")
+    assert error_head(RuntimeError("word " * 50), 23) == "word word word word..."
+    assert error_head(RuntimeError("short\nmore")) == "short" and error_head(RuntimeError("")) == "RuntimeError"

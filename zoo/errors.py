@@ -4,10 +4,19 @@ from __future__ import annotations
 
 
 def error_head(exc: BaseException, limit: int | None = None) -> str:
-    """The first line of an exception's message (its type name if empty), for one-line errors."""
+    """The first line of an exception's message (its type name if empty), for one-line errors.
+
+    Past ``limit`` characters it ends at the last full sentence that fits (or the last whole word,
+    with "..."), never mid-word."""
     text = str(exc).strip()
     head = text.splitlines()[0] if text else type(exc).__name__
-    return head if limit is None else head[:limit]
+    if limit is None or len(head) <= limit:
+        return head
+    cut = head[:limit]
+    sentence = cut.rfind(". ")
+    if sentence > 0:
+        return cut[: sentence + 1]
+    return cut[: cut.rfind(" ")].rstrip(",;:") + "..." if " " in cut else cut
 
 
 class ZooError(Exception):
