@@ -27,7 +27,7 @@ import pluggy
 
 from zoo import hookspecs
 from zoo.errors import PluginError
-from zoo.registry import ArchSpec, DatasetSpec, Registry
+from zoo.registry import ArchSpec, DatasetSpec, Registry, spec_problems
 
 ENTRY_POINT_GROUP = "zoo"
 
@@ -277,11 +277,11 @@ def _checked(hook_name: str, item: Any, owner: str) -> Any:
     name = getattr(item, "name", None)
     if not isinstance(name, str) or not name:
         raise PluginError(f"{hook_name} registered {type(item).__name__} without a name")
-    if isinstance(item, ArchSpec):
-        builder = item.builder
-        if not callable(builder) and not (isinstance(builder, str) and ":" in builder):
-            raise PluginError(f"architecture '{name}' has builder {builder!r}; "
-                              "expected a callable or 'package.module:function'")
+    if isinstance(item, (ArchSpec, DatasetSpec)):
+        problems = spec_problems(item)
+        if problems:
+            kind = "architecture" if isinstance(item, ArchSpec) else "data set"
+            raise PluginError(f"{kind} '{name}' is invalid: {'; '.join(problems)}")
     if hook_name == "zoo_register_exporters" and not callable(getattr(item, "export", None)):
         raise PluginError(f"exporter '{name}' has no export() method")
     return replace(item, plugin=owner) if isinstance(item, (ArchSpec, DatasetSpec)) else item

@@ -133,7 +133,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 def build_model(config: dict[str, Any]) -> nn.Module:
     """The architecture a run config describes, with random weights."""
-    from zoo.registry import get_model
+    from zoo.catalog import get_model
 
     return get_model(
         config["arch"],

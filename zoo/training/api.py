@@ -19,8 +19,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from zoo.catalog import get_spec
 from zoo.errors import ZooUsageError
-from zoo.registry import ArchSpec, get_spec, resolve
+from zoo.registry import ArchSpec
 from zoo.run import (
     CLASSES_FILE,
     CONFIG_FILE,
@@ -325,7 +326,7 @@ def _model_kwargs(spec: ArchSpec, image_size: int) -> dict[str, Any]:
     """``small_input`` for ImageNet-style nets on small images (when the builder knows it)."""
     if image_size > SMALL_INPUT_MAX or "imagenet" not in spec.tags:
         return {}
-    params = inspect.signature(resolve(spec.builder)).parameters
+    params = inspect.signature(spec.builder_function()).parameters
     accepts = "small_input" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
     return {"small_input": True} if accepts else {}
 

@@ -13,9 +13,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from zoo.catalog import get_spec
 from zoo.errors import ZooUsageError
 from zoo.output import progress_bar
-from zoo.registry import get_spec
 from zoo.run import atomic_write, build_model
 from zoo.training.config import TrainConfig, family_defaults, resolve_options
 from zoo.training.optim import build_optimizer
