@@ -408,10 +408,10 @@ def test_builder_module_that_does_not_exist_is_caught_at_load(make_plugin: MakeP
     make_plugin("lazy", spec_plugin("ArchSpec('lazynet', 'lazy', builder='zp_lazy_pkg.models:net')"))
     monkeypatch.setenv("ZOO_PLUGINS", "ghost,ghostsub,good,lazy")
     assert load_warnings() == [
-        "plugin 'ghost' skipped: architecture 'ghostnet' is invalid: builder module 'zp_no_such_module' not found "
-        "(builder 'zp_no_such_module:net')",
-        "plugin 'ghostsub' skipped: architecture 'ghostsub' is invalid: builder module 'zoo.models.no_such' not found "
-        "(builder 'zoo.models.no_such:net')",
+        "plugin 'ghost' skipped: architecture 'ghostnet' is invalid: builder module 'zp_no_such_module' "
+        "not found (builder 'zp_no_such_module:net')",
+        "plugin 'ghostsub' skipped: architecture 'ghostsub' is invalid: builder module 'zoo.models.no_such' "
+        "not found (builder 'zoo.models.no_such:net')",
     ]
     assert not (plugin_dir / "ran.txt").exists()
     assert {"goodnet", "lazynet"} <= set(zoo.list_models()) and "ghostnet" not in zoo.list_models()
@@ -421,7 +421,7 @@ def test_builder_module_that_does_not_exist_is_caught_at_load(make_plugin: MakeP
     monkeypatch.setenv("ZOO_STRICT_PLUGINS", "1")
     result = invoke("list")
     assert result.exit_code == 1 and result.stdout == ""
-    assert result.stderr.startswith("error: plugin 'ghost' failed: architecture 'ghostnet' is invalid: builder module")
+    assert result.stderr.startswith("error: plugin 'ghost' failed: architecture 'ghostnet' is invalid: ")
 
 
 def test_one_broken_builder_never_hides_the_zoo(make_plugin: MakePlugin, plugin_dir: Path,
@@ -429,9 +429,9 @@ def test_one_broken_builder_never_hides_the_zoo(make_plugin: MakePlugin, plugin_
     (plugin_dir / "zp_half_models.py").write_text(
         "def crash(num_classes, in_channels):\n    raise RuntimeError('out of ideas')\n")
     make_plugin("half", spec_plugin(
-        "ArchSpec('nofunc', 'half', builder='zp_half_models:missing_function', image_size=32, min_image_size=8)",
-        "ArchSpec('crashnet', 'half', builder='zp_half_models:crash', image_size=32, min_image_size=8)",
-        "ArchSpec('fine', 'half', builder='zoo.models.simple_cnn:simple_cnn', image_size=32, min_image_size=8)",
+        "ArchSpec('nofunc', 'half', builder='zp_half_models:missing_function', image_size=32)",
+        "ArchSpec('crashnet', 'half', builder='zp_half_models:crash', image_size=32)",
+        "ArchSpec('fine', 'half', builder='zoo.models.simple_cnn:simple_cnn', image_size=32)",
     ))
     monkeypatch.setenv("ZOO_PLUGINS", "half")
     for args in (("list",), ("list", "--json")):
@@ -467,7 +467,8 @@ INVALID_SPECS = {
     "glob in name": ("ArchSpec('net*', 'f', builder='zoo.models.simple_cnn:simple_cnn')",
                      "architecture 'net*' is invalid: name must be"),
     "sizes": ("ArchSpec('small', 'f', builder='zoo.models.simple_cnn:simple_cnn', image_size=16, "
-              "min_image_size=32)", "architecture 'small' is invalid: image_size 16 is below min_image_size 32"),
+              "min_image_size=32)",
+              "architecture 'small' is invalid: image_size 16 is below min_image_size 32"),
     "zero classes": ("ArchSpec('zero', 'f', builder='zoo.models.simple_cnn:simple_cnn', num_classes=0)",
                      "architecture 'zero' is invalid: num_classes must be a positive integer, got 0"),
     "family": ("ArchSpec('fam', 'My Family', builder='zoo.models.simple_cnn:simple_cnn')",
