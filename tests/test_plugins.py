@@ -13,12 +13,11 @@ import subprocess
 import sys
 import sysconfig
 import textwrap
-import uuid
 import warnings
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from plugin_kit import MakePlugin, arch_plugin, spec_plugin
 from typer.testing import CliRunner
 
 import zoo
@@ -29,53 +28,6 @@ from zoo.registry import ArchSpec, Registry
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "plugins" / "zoo-squeezenet"
-
-MakePlugin = Callable[..., str]
-
-
-def arch_plugin(*names: str, extra: str = "") -> str:
-    """Source of a plugin module that registers architectures ``names`` (builder never called)."""
-    specs = "\n".join(
-        f"    register(ArchSpec(name={n!r}, family='throwaway', builder='zoo.models.simple_cnn:simple_cnn'))"
-        for n in names
-    )
-    header = "import zoo\nfrom zoo import ArchSpec\n\n@zoo.hookimpl\n"
-    header += "def zoo_register_architectures(register):\n"
-    return f"{header}    pass\n{specs}\n{extra}"
-
-
-@pytest.fixture
-def plugin_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A sys.path entry for throwaway plugins, a clean environment, a fresh host each side."""
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.delenv("ZOO_PLUGINS", raising=False)
-    monkeypatch.delenv("ZOO_STRICT_PLUGINS", raising=False)
-    importlib.invalidate_caches()
-    reset_host()
-    yield tmp_path
-    reset_host()
-
-
-@pytest.fixture
-def make_plugin(plugin_dir: Path) -> Iterator[MakePlugin]:
-    """make_plugin(entry_point_name, source) -> module name; installs it as a distribution."""
-    modules: list[str] = []
-
-    def make(name: str, source: str, version: str = "0.1") -> str:
-        module = f"zp_{name}_{uuid.uuid4().hex[:8]}"  # unique: sys.modules outlives a test
-        (plugin_dir / f"{module}.py").write_text(source)
-        info = plugin_dir / f"zoo_test_{name}-{version}.dist-info"
-        info.mkdir()
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: zoo-test-{name}\nVersion: {version}\n")
-        (info / "entry_points.txt").write_text(f"[zoo]\n{name} = {module}\n")
-        importlib.invalidate_caches()
-        modules.append(module)
-        return module
-
-    yield make
-    for module in modules:
-        sys.modules.pop(module, None)
-
 
 def records() -> dict[str, dict]:
     result = CliRunner().invoke(app, ["plugins", "--json"])
@@ -377,18 +329,6 @@ def test_example_plugin_through_the_cli(example_installed: str, plugin_dir: Path
 # ------------------------------------------------------------------ the contract, checked at registration
 
 
-def spec_plugin(*specs: str) -> str:
-    """Source of a plugin registering the given ``ArchSpec(...)`` / ``DatasetSpec(...)`` expressions."""
-    body = "".join(f"    register({spec})\n" for spec in specs if spec.startswith("ArchSpec"))
-    data = "".join(f"    register({spec})\n" for spec in specs if spec.startswith("DatasetSpec"))
-    source = "import zoo\nfrom zoo import ArchSpec, DatasetSpec\n\n"
-    if body:
-        source += f"@zoo.hookimpl\ndef zoo_register_architectures(register):\n{body}\n"
-    if data:
-        source += f"@zoo.hookimpl\ndef zoo_register_datasets(register):\n{data}\n"
-    return source
-
-
 def invoke(*args: str):
     result = CliRunner().invoke(app, list(args))
     assert "Traceback" not in result.output, result.output
@@ -512,3 +452,30 @@ def test_valid_names_follow_the_documented_pattern() -> None:
     assert all(NAME_PATTERN.fullmatch(f) for f in zoo.list_families())
     for bad in ("", "a b", "A", "-x", "x/y", "x*", "é", "x" * 65):
         assert not NAME_PATTERN.fullmatch(bad)
+
+
+def test_builder_ignoring_num_classes_or_in_channels_is_named_before_anything_is_written(
+        make_plugin: MakePlugin, plugin_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (plugin_dir / "zp_ignorant.py").write_text(
+        "from zoo.models.simple_cnn import simple_cnn\n\n"
+        "def fixed_head(num_classes, in_channels):\n"
+        "    return simple_cnn(num_classes=1000, in_channels=in_channels)\n\n"
+        "def rgb_only(num_classes, in_channels):\n"
+        "    return simple_cnn(num_classes=num_classes, in_channels=3)\n")
+    make_plugin("ignorant", spec_plugin(
+        "ArchSpec('fixedhead', 'ignorant', builder='zp_ignorant:fixed_head', image_size=32, min_image_size=8)",
+        "ArchSpec('rgbonly', 'ignorant', builder='zp_ignorant:rgb_only', image_size=32, min_image_size=8)",
+    ))
+    monkeypatch.setenv("ZOO_PLUGINS", "ignorant")
+    expected = {
+        "fixedhead": "error: architecture 'fixedhead' (plugin 'ignorant') ignores num_classes: built for "
+                     "10 classes, its output for a batch of 2 is (2, 1000)\n",
+        "rgbonly": "error: architecture 'rgbonly' (plugin 'ignorant') ignores in_channels: built for "
+                   "1 input channel(s), its first convolution takes 3\n",
+    }
+    for arch, message in expected.items():
+        out = tmp_path / arch
+        result = invoke("train", arch, "--data", "digits", "--out", str(out), "--epochs", "1",
+                        "--image-size", "16", "--workers", "0", "--quiet")
+        assert (result.exit_code, result.stderr) == (1, message)
+        assert not out.exists()

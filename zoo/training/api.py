@@ -21,6 +21,7 @@ from torch import nn
 
 from zoo.catalog import get_spec
 from zoo.errors import ZooUsageError
+from zoo.model_check import probe_model
 from zoo.registry import ArchSpec
 from zoo.run import (
     CLASSES_FILE,
@@ -133,7 +134,8 @@ def train(
     }
     _seed_everything(cfg.seed)
     model = build_model(config)
-    _check_input_size(model, config)
+    probe_model(model, spec.label(), int(config["image_size"]), int(config["in_channels"]),
+                int(config["num_classes"]))  # the builder contract, before the first byte is written
 
     tracker = None
     if cfg.mlflow:  # started before anything is written: a tracking error leaves no run directory
@@ -387,20 +389,6 @@ def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def _check_input_size(model: nn.Module, config: dict[str, Any]) -> None:
-    """A dry forward pass: a too-small --image-size fails here, not in the middle of epoch 1."""
-    size, channels = int(config["image_size"]), int(config["in_channels"])
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(torch.zeros(2, channels, size, size))
-    except RuntimeError as exc:
-        raise ZooUsageError(
-            f"{config['arch']} cannot take {size}px images ({str(exc).splitlines()[0][:120]}); "
-            f"use a larger --image-size"
-        ) from None
 
 
 def _build_parts(
