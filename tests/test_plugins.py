@@ -463,8 +463,8 @@ def test_builder_ignoring_num_classes_or_in_channels_is_named_before_anything_is
         "def rgb_only(num_classes, in_channels):\n"
         "    return simple_cnn(num_classes=num_classes, in_channels=3)\n")
     make_plugin("ignorant", spec_plugin(
-        "ArchSpec('fixedhead', 'ignorant', builder='zp_ignorant:fixed_head', image_size=32, min_image_size=8)",
-        "ArchSpec('rgbonly', 'ignorant', builder='zp_ignorant:rgb_only', image_size=32, min_image_size=8)",
+        "ArchSpec('fixedhead', 'ignorant', builder='zp_ignorant:fixed_head', image_size=32)",
+        "ArchSpec('rgbonly', 'ignorant', builder='zp_ignorant:rgb_only', image_size=32)",
     ))
     monkeypatch.setenv("ZOO_PLUGINS", "ignorant")
     expected = {

@@ -1,0 +1,210 @@
+"""The plugin contract as checks: ``zoo.testing``, ``zoo plugins --check`` and ``zoo plugin new``.
+
+Each way a plugin can break the contract is a real throwaway plugin whose check must fail, and
+the built-in architectures must pass (all checks on the small ones, the meta-device subset on
+the big ones, to fit CI time)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from plugin_kit import MakePlugin, spec_plugin
+from typer.testing import CliRunner
+
+import zoo
+import zoo.testing
+from zoo.cli import app
+
+BROKEN_MODELS = '''
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from zoo.models.simple_cnn import simple_cnn
+
+
+def fixed_head(num_classes, in_channels):
+    return simple_cnn(num_classes=1000, in_channels=in_channels)
+
+
+def rgb_only(num_classes, in_channels):
+    return simple_cnn(num_classes=num_classes, in_channels=3)
+
+
+def lenient(num_classes, in_channels, **ignored):
+    return simple_cnn(num_classes=num_classes, in_channels=in_channels)
+
+
+def no_small_input(num_classes, in_channels):
+    return simple_cnn(num_classes=num_classes, in_channels=in_channels)
+
+
+class Dead(nn.Module):
+    def __init__(self, num_classes, in_channels):
+        super().__init__()
+        self.net = simple_cnn(num_classes=num_classes, in_channels=in_channels)
+        self.unused = nn.Linear(3, 3)
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def dead_parameter(num_classes, in_channels):
+    return Dead(num_classes, in_channels)
+
+
+class OddConv(nn.Conv2d):
+    """Says padding 1, computes padding 0: the formulas must notice."""
+
+    def forward(self, x):
+        return F.conv2d(x, self.weight, self.bias, self.stride, 0)
+
+
+class Odd(nn.Module):
+    def __init__(self, num_classes, in_channels):
+        super().__init__()
+        self.conv = OddConv(in_channels, 8, 3, padding=1)
+        self.head = nn.Linear(8, num_classes)
+
+    def forward(self, x):
+        return self.head(self.conv(x).mean((2, 3)))
+
+
+def odd_padding(num_classes, in_channels):
+    return Odd(num_classes, in_channels)
+
+
+class Unsaved(nn.Module):
+    """A random buffer left out of the state_dict: a reloaded model computes something else."""
+
+    def __init__(self, num_classes, in_channels):
+        super().__init__()
+        self.net = simple_cnn(num_classes=num_classes, in_channels=in_channels)
+        self.register_buffer("offset", torch.randn(num_classes), persistent=False)
+
+    def forward(self, x):
+        return self.net(x) + self.offset
+
+
+def unsaved_buffer(num_classes, in_channels):
+    return Unsaved(num_classes, in_channels)
+
+
+class BatchTwo(nn.Module):
+    """Python control flow on the batch size: the trace freezes it, so ONNX disagrees at batch 1."""
+
+    def __init__(self, num_classes, in_channels):
+        super().__init__()
+        self.net = simple_cnn(num_classes=num_classes, in_channels=in_channels)
+
+    def forward(self, x):
+        out = self.net(x)
+        return out * 3 if x.shape[0] == 2 else out
+
+
+def batch_two(num_classes, in_channels):
+    return BatchTwo(num_classes, in_channels)
+'''
+
+# architecture -> (builder, extra spec fields, the check that must fail)
+BROKEN = {
+    "fixedhead": ("fixed_head", "", "sizes"),
+    "rgbonly": ("rgb_only", "", "sizes"),
+    "lenient": ("lenient", "", "options"),
+    "nosmall": ("no_small_input", ", tags=('imagenet',)", "options"),
+    "deadparam": ("dead_parameter", "", "train_step"),
+    "oddpadding": ("odd_padding", "", "formulas"),
+    "unsaved": ("unsaved_buffer", "", "state_dict"),
+    "batchtwo": ("batch_two", "", "onnx"),
+}
+
+
+@pytest.fixture
+def broken_plugin(make_plugin: MakePlugin, plugin_dir: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    (plugin_dir / "zp_broken_models.py").write_text(BROKEN_MODELS)
+    specs = [f"ArchSpec({arch!r}, 'broken', builder='zp_broken_models:{builder}', image_size=16, "
+             f"min_image_size=8{extra})" for arch, (builder, extra, _) in BROKEN.items()]
+    specs.append("ArchSpec('sound', 'broken', builder='zoo.models.simple_cnn:simple_cnn', image_size=16, "
+                 "min_image_size=8)")
+    make_plugin("broken", "import torch  # a hook module must not do this\n" + spec_plugin(*specs))
+    monkeypatch.setenv("ZOO_PLUGINS", "broken")
+    return "broken"
+
+
+@pytest.mark.slow
+def test_each_broken_contract_fails_its_check(broken_plugin: str) -> None:
+    results = zoo.testing.check_plugin(broken_plugin)
+    failed = {(r.arch, r.check) for r in zoo.testing.failures(results)}
+    for arch, (_, _, check) in BROKEN.items():
+        assert (arch, check) in failed, (arch, check, [r for r in results if r.arch == arch])
+    assert {check for arch, check in failed if arch == "sound"} == {"torch-free"}
+    # a builder that cannot build the tiny network fails every check that needs one
+    cascade = {("rgbonly", c) for c in ("train_step", "state_dict", "onnx")}
+    cascade |= {("nosmall", c) for c in ("counts", "train_step", "state_dict", "onnx")}
+    main = {(arch, check) for arch, (_, _, check) in BROKEN.items()}
+    assert {(arch, check) for arch, check in failed if check != "torch-free"} == main | cascade
+    detail = {(r.arch, r.check): r.detail for r in results}
+    assert "ignores num_classes" in detail["fixedhead", "sizes"]
+    assert "ignores in_channels" in detail["rgbonly", "sizes"]
+    assert "unknown option was accepted" in detail["lenient", "options"]
+    assert "does not take option(s) small_input" in detail["nosmall", "options"]
+    assert "get no gradient, e.g. unused.weight" in detail["deadparam", "train_step"]
+    assert "at 8 px: conv: formula predicts output H=8, torch produced 6" in detail["oddpadding", "formulas"]
+    assert "computes other outputs" in detail["unsaved", "state_dict"]
+    assert "between onnxruntime and PyTorch" in detail["batchtwo", "onnx"]
+    assert "imports torch" in detail["sound", "torch-free"]
+    pattern = r"plugin 'broken': \d+ of \d+ checks failed\n  fixedhead sizes: "
+    with pytest.raises(AssertionError, match=pattern):
+        zoo.testing.assert_plugin_conforms(broken_plugin)
+
+
+@pytest.mark.slow
+def test_plugins_check_cli_table_and_exit_code(broken_plugin: str) -> None:
+    result = CliRunner().invoke(app, ["plugins", "--check", broken_plugin, "--quick"])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error: ")
+    assert "conformance checks failed: fixedhead sizes, plugin 'broken' torch-free, rgbonly sizes," in line
+    rows = {ln.split()[1]: ln for ln in result.stdout.splitlines() if ln.startswith("│")}
+    assert rows["fixedhead"].count("FAIL") == 2 and rows["sound"].count("FAIL") == 1  # sizes; torch-free
+    assert "train_step" not in result.stdout  # --quick builds nothing real
+    assert "FAIL fixedhead sizes: architecture 'fixedhead' (plugin 'broken') ignores num_classes" in \
+        result.stdout
+    as_json = CliRunner().invoke(app, ["plugins", "--check", "sound", "--json", "--quick"])
+    assert as_json.exit_code == 1  # torch imported by the hook module
+    records = json.loads(as_json.stdout)
+    assert {r["check"]: r["status"] for r in records} == {c: ("fail" if c == "torch-free" else "pass")
+                                                         for c in zoo.testing.QUICK}
+
+
+def test_unknown_name_and_broken_plugin_are_one_line_errors(make_plugin: MakePlugin,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    make_plugin("crashing", "raise RuntimeError('no')\n")
+    monkeypatch.setenv("ZOO_PLUGINS", "crashing")
+    result = CliRunner().invoke(app, ["plugins", "--check", "resnt18"])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1].startswith("error: unknown architecture 'resnt18'; ")
+    result = CliRunner().invoke(app, ["plugins", "--check", "crashing"])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == "error: plugin 'crashing' did not load: RuntimeError: no"
+
+
+SMALL_BUILTINS = ("simple_cnn", "simple_cnn_bn", "strided_cnn", "se_simple_cnn", "resnet20",
+                  "mobilenet_v3_small")
+
+
+@pytest.mark.parametrize("arch", SMALL_BUILTINS)
+def test_small_builtins_pass_every_check(arch: str) -> None:
+    results = zoo.testing.assert_conforms(arch)
+    assert [r.check for r in results] == list(zoo.testing.CHECKS)
+
+
+def test_every_builtin_passes_the_meta_device_checks() -> None:
+    """Builds nothing real: spec, build at the published size, options (small_input), torch-free."""
+    names = [n for n in zoo.list_models() if zoo.get_spec(n).plugin.startswith("zoo.")]
+    assert len(names) >= 25
+    for name in names:
+        zoo.testing.assert_conforms(name, ("spec", "build", "options", "torch-free"))
