@@ -7,6 +7,9 @@ the big ones, to fit CI time)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -208,3 +211,51 @@ def test_every_builtin_passes_the_meta_device_checks() -> None:
     assert len(names) >= 25
     for name in names:
         zoo.testing.assert_conforms(name, ("spec", "build", "options", "torch-free"))
+
+
+# ------------------------------------------------------------------ zoo plugin new
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("ZOO_PLUGINS", "ZOO_STRICT_PLUGINS")}
+    return subprocess.run(list(args), capture_output=True, text=True, timeout=600, cwd=cwd, env=env)
+
+
+@pytest.mark.slow
+def test_plugin_new_installs_passes_its_tests_and_is_listed(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["plugin", "new", "scaffolded", "--dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    package = tmp_path / "zoo-scaffolded"
+    assert result.stdout.splitlines()[0] == (f"wrote {package}: plugin 'scaffolded', "
+                                             "architecture 'scaffolded_cnn'")
+    assert {str(p.relative_to(package)) for p in package.rglob("*") if p.is_file()} == {
+        "pyproject.toml", "README.md", ".gitignore", ".github/workflows/ci.yml", "tests/test_scaffolded.py",
+        "zoo_scaffolded/__init__.py", "zoo_scaffolded/plugin.py", "zoo_scaffolded/models.py"}
+    test_source = (package / "tests/test_scaffolded.py").read_text()
+    assert 'zoo.testing.assert_plugin_conforms("scaffolded")' in test_source  # one line
+    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "-e"]
+    installed = run(*pip, str(package))
+    assert installed.returncode == 0, installed.stderr
+    try:
+        zoo_cli = str(Path(sys.executable).parent / "zoo")
+        listed = run(zoo_cli, "list", "--json", "--family", "scaffolded")
+        assert listed.returncode == 0, listed.stderr
+        [row] = json.loads(listed.stdout)
+        assert (row["name"], row["plugin"], row["error"]) == ("scaffolded_cnn", "scaffolded", None)
+        own_tests = run(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests", cwd=package)
+        assert own_tests.returncode == 0, own_tests.stdout + own_tests.stderr
+        assert "3 passed" in own_tests.stdout
+    finally:
+        run(sys.executable, "-m", "pip", "uninstall", "--quiet", "--yes", "zoo-scaffolded")
+    assert "scaffolded_cnn" not in run(zoo_cli, "list", "--json").stdout
+
+
+def test_plugin_new_refuses_bad_names_and_existing_folders(tmp_path: Path) -> None:
+    (tmp_path / "zoo-taken").mkdir()
+    cases = [(["plugin", "new", "Bad Name"], "plugin name 'Bad Name' must be"),
+             (["plugin", "new", "taken"], "zoo-taken: already exists"),
+             (["plugin", "new", "zoo.resnet"], "plugin name 'zoo.resnet' must be")]
+    for args, message in cases:
+        result = CliRunner().invoke(app, [*args, "--dir", str(tmp_path)])
+        assert result.exit_code == 2 and message in result.stderr, result.output
+    assert [p.name for p in tmp_path.iterdir()] == ["zoo-taken"]

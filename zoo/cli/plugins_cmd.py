@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -114,5 +115,23 @@ def _table(results: list[Any], checks: tuple[str, ...]) -> None:
             out.print(f"FAIL {r.arch} {r.check}: {escape(r.detail)}", highlight=False, soft_wrap=True)
 
 
+plugin_app = typer.Typer(help="Write a new plugin package.", no_args_is_help=True, rich_markup_mode=None)
+
+
+@plugin_app.command("new")
+def new(
+    name: str = typer.Argument(..., help="Plugin name (entry point): lowercase letters, digits, '_', '-'."),
+    directory: Path = typer.Option(Path("."), "--dir", help="Where the zoo-NAME folder goes."),
+) -> None:
+    """Scaffold zoo-NAME/: pyproject with the entry point, an example architecture, the hook module,
+    a test using zoo.testing, a README and a CI workflow."""
+    from zoo.scaffold import new_plugin
+
+    made = new_plugin(name, directory)
+    typer.echo(f"wrote {made.path}: plugin '{made.plugin}', architecture '{made.architecture}'")
+    typer.echo(f"next: pip install --no-deps -e {made.path} && zoo plugins --check {made.plugin}")
+
+
 def register(app: typer.Typer) -> None:
     app.command("plugins")(plugins)
+    app.add_typer(plugin_app, name="plugin")
