@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from zoo.catalog import get_spec
+from zoo.data.splits import DATASET_PREFIX
 from zoo.errors import ZooUsageError
 from zoo.model_check import probe_model
 from zoo.registry import ArchSpec
@@ -96,6 +97,7 @@ def train(
     if resume is not None and out is not None:
         raise ZooUsageError("--out and --resume cannot be combined (a resumed run stays in its directory)")
     prior = _load_prior(Path(resume), arch) if resume is not None else None
+    same_data = prior is not None and data is None  # the run's own data, named by its split record
     if prior is not None:
         cfg = _merge_resume(prior, options)
         data = data if data is not None else prior.config["data"]["source"]
@@ -107,7 +109,7 @@ def train(
 
     from zoo.data import load_splits
 
-    same_data = prior is not None and _source_id(data) == prior.config["data"]["source"]
+    same_data = same_data or (prior is not None and _source_id(data) == prior.config["data"]["source"])
     splits = load_splits(
         data,
         val_split=cfg.val_split,
@@ -368,7 +370,7 @@ def new_run_config(spec: ArchSpec, data: str | Path, splits: Any, cfg: TrainConf
 def _source_id(data: str | Path) -> str:
     """How config.json names the data: an absolute directory path, or the data set name."""
     path = Path(data).expanduser()
-    return str(path.resolve()) if path.is_dir() else str(data)
+    return str(path.resolve()) if path.is_dir() else str(data).removeprefix(DATASET_PREFIX)
 
 
 def _updated_config(prior: _Prior, cfg: TrainConfig) -> dict[str, Any]:
