@@ -88,19 +88,19 @@ def _looks_like_path(data: str) -> bool:
 
 def _is_folder(data: str | Path, split_record: dict[str, Any] | None, datasets: Any) -> bool:
     """The rule for ``--data``: a Path, or text that looks like a path (a separator, a leading
-    ``.`` or ``~``), is a folder; ``dataset:NAME`` is a data set; a recorded split says which it
-    was; a bare word is a data set if one has that name, else a folder. A bare word that is both
-    a data set and an existing path is ambiguous, and an error that shows both spellings."""
+    ``.`` or ``~``), is a folder; ``dataset:NAME`` is a data set; a bare word is a data set if one
+    has that name, else a folder. A bare word that is both a data set and an existing path is
+    ambiguous: an error that shows both spellings, unless a recorded split says which it was."""
     if isinstance(data, Path):
         return True
     text = str(data)
     if text.startswith(DATASET_PREFIX):
         return False
-    if split_record is not None:
-        return split_record.get("kind") == "folder"
     if _looks_like_path(text):
         return True
     exists = Path(text).expanduser().exists()
+    if text in datasets and exists and split_record is not None:
+        return split_record.get("kind") == "folder"
     if text in datasets and exists:
         raise ZooUsageError(f"--data {text} is ambiguous: it names the data set '{text}' and the directory "
                             f"./{text}; write --data ./{text} for the directory or --data "
