@@ -6,7 +6,17 @@ one (root and ``mount -t tmpfs``), and a fault-injecting file object where it do
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import io
 import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +25,8 @@ from typer.testing import CliRunner
 
 from zoo.cli import app
 from zoo.data import load_splits
+from zoo.errors import WriteError
+from zoo.run import defer_interrupt
 
 FAST = ["--image-size", "16", "--workers", "0", "--quiet", "--epochs", "1"]
 
@@ -57,3 +69,205 @@ def test_a_folder_named_like_a_data_set_is_ambiguous(tmp_path: Path, monkeypatch
     assert invoke("eval", "run", "--json").exit_code == 0
     monkeypatch.chdir(tmp_path / "digits")  # no such folder here: the bare name is the data set
     assert load_splits("digits").split_record["kind"] == "builtin"
+
+
+# ------------------------------------------------------------------ helpers: real processes, a small disk
+
+ZOO = str(Path(sys.executable).parent / "zoo")
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def zoo_process(*args: object, driver: str = "") -> subprocess.Popen[str]:
+    """`zoo ARGS` in a fresh interpreter; ``driver`` is Python run first (to inject a fault)."""
+    argv = ["zoo", *(str(a) for a in args)]
+    code = f"{driver}\nimport sys\nfrom zoo.cli import main\nsys.argv = {argv!r}\nmain()"
+    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=ENV)
+
+
+def finish(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
+    out, err = proc.communicate(timeout=300)
+    return proc.returncode, out, err
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file's bytes, but the lock file's (it holds the pid of the last process to lock it)."""
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file() and p.name != ".zoo.lock"}
+
+
+def epoch_of(checkpoint: Path) -> int:
+    return int(torch.load(checkpoint, weights_only=True)["loop"]["epoch"])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished one-epoch run to copy: tests damage copies, never this."""
+    out = tmp_path_factory.mktemp("trained") / "run"
+    result = invoke("train", "simple_cnn", "--data", "digits", "--out", out, *FAST)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def copy_run(trained: Path, where: Path) -> Path:
+    target = where / "run"
+    shutil.copytree(trained, target)
+    return target
+
+
+@contextlib.contextmanager
+def small_filesystem(where: Path, size: str) -> Iterator[Path]:
+    """A real tmpfs of ``size`` mounted at ``where`` (root only; skipped where mounting is refused)."""
+    where.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip() or mounted.returncode})")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def fill(folder: Path, leave: int) -> None:
+    """Fill the file system holding ``folder`` until about ``leave`` bytes are free."""
+    (folder / "filler").unlink(missing_ok=True)
+    free = shutil.disk_usage(folder).free
+    with open(folder / "filler", "wb") as fh, contextlib.suppress(OSError):
+        fh.write(b"\0" * max(0, free - leave))
+
+
+def one_error_line(stderr: str) -> str:
+    """The one ``error:`` line of a failed command (progress lines may precede it), no traceback."""
+    errors = [ln for ln in stderr.splitlines() if ln.startswith("error: ")]
+    assert len(errors) == 1 and stderr.rstrip().endswith(errors[0]), stderr
+    assert "Traceback" not in stderr
+    return errors[0]
+
+
+# ------------------------------------------------------------------ 9: two runs, one --out
+
+
+def test_second_run_on_the_same_out_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "shared"
+    first = zoo_process("train", "simple_cnn", "--data", "digits", "--out", out, *FAST[:-2], "--epochs", "3",
+                        "--seed", "1")
+    deadline = time.monotonic() + 120
+    while not (out / "last.pt").exists() and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    code, _, err = finish(zoo_process("train", "simple_cnn", "--data", "digits", "--out", out, *FAST))
+    assert code == 2
+    assert one_error_line(err) == (f"error: {out}: another zoo process (pid {first.pid}) is writing this "
+                                   "run directory; wait for it to finish or choose another --out")
+    assert finish(first)[0] == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["train"]["seed"] == 1 and epoch_of(out / "last.pt") == 3  # one run's files only
+    code, _, err = finish(zoo_process("train", "simple_cnn", "--data", "digits", "--out", out, *FAST))
+    assert code == 2 and "directory is not empty" in one_error_line(err)
+
+
+# ------------------------------------------------------------------ 11: Ctrl-C while last.pt is written
+
+SIGINT_DURING_SAVE = """
+import os, signal, torch
+_save, _fired = torch.save, []
+
+class _Interrupting:
+    def __init__(self, fh):
+        self.fh, self.writes = fh, 0
+    def write(self, data):
+        self.writes += 1
+        if self.writes == 3 and not _fired:
+            _fired.append(1)
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C in the middle of torch.save's C++ writer
+        return self.fh.write(data)
+    def __getattr__(self, name):
+        return getattr(self.fh, name)
+
+def _save_with_interrupt(obj, f, *args, **kwargs):
+    if isinstance(obj, dict) and obj.get("loop", {}).get("epoch") == 2:
+        f = _Interrupting(f)
+    return _save(obj, f, *args, **kwargs)
+
+torch.save = _save_with_interrupt
+"""
+
+
+def test_ctrl_c_during_the_last_pt_write_finishes_the_save(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    code, _, err = finish(zoo_process("train", "simple_cnn", "--data", "digits", "--out", out, *FAST[:-2],
+                                      "--epochs", "5", "--patience", "0", driver=SIGINT_DURING_SAVE))
+    assert code == 130, err
+    assert "Traceback" not in err and f"{out / 'last.pt'} holds epoch 2" in err
+    assert epoch_of(out / "last.pt") == 2
+    assert len((out / "metrics.csv").read_text().splitlines()) == 3  # header + 2 epochs
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_defer_interrupt_delivers_after_the_block() -> None:
+    done = []
+    with pytest.raises(KeyboardInterrupt), defer_interrupt():
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.01)
+        done.append("finished")
+    assert done == ["finished"]
+
+
+# ------------------------------------------------------------------ 12: a full disk
+
+
+class FullDisk(io.FileIO):
+    """A real file that takes ``budget`` bytes, then fails as a full disk does."""
+
+    budget = 4096
+
+    def write(self, data):  # type: ignore[override]
+        if self.tell() + len(data) > self.budget:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return super().write(data)
+
+
+def test_full_disk_on_a_checkpoint_write_is_one_error_and_keeps_the_old_file(
+        trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The logic, with a fault-injecting file (no mount needed)."""
+    import zoo.run
+
+    run = copy_run(trained, tmp_path)
+    before = (run / "last.pt").read_bytes()
+    monkeypatch.setattr(zoo.run, "_open_temp", lambda path: io.BufferedWriter(FullDisk(path, "xb")))
+    with pytest.raises(WriteError) as info:
+        zoo.run.atomic_torch_save(torch.load(run / "last.pt", weights_only=True), run / "last.pt")
+    assert str(info.value).startswith(f"cannot write {run / 'last.pt'}: No space left on device (")
+    assert "free on that file system)" in str(info.value)
+    assert (run / "last.pt").read_bytes() == before
+    assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.slow
+def test_full_disk_for_real(trained: Path, tmp_path: Path) -> None:
+    """train/resume, eval, export (TorchScript, ONNX) and data export on a real, full tmpfs."""
+    with small_filesystem(tmp_path / "mnt", "24m") as disk:
+        run = copy_run(trained, disk)
+        intact = snapshot(run)
+        cases = [
+            (["train", "simple_cnn", "--resume", run, "--epochs", "2", "--quiet"], run),
+            (["eval", run, "--json"], run / "eval.json"),
+            (["export", run, "--format", "torchscript", "--no-validate"], run / "export" / "model.pt"),
+            (["export", run, "--format", "onnx", "--no-validate"], run / "export" / "model.onnx"),
+            (["data", "export", "digits", disk / "digits"], disk / "digits"),
+        ]
+        for args, target in cases:
+            fill(disk, leave=16_000 if args[0] == "train" else 0)  # train fails on last.pt, not before
+            code, _, err = finish(zoo_process(*args))
+            assert code == 1, (args, code, err)
+            line = one_error_line(err)
+            assert "No space left on device" in line and "free on that file system" in line, line
+            assert str(target) in line or str(run) in line, line
+            leftovers = [p for p in disk.rglob("*") if p.name.endswith(".tmp") or ".tmp" in p.name]
+            assert not leftovers, (args, leftovers)
+            assert not (disk / "digits").exists()
+            assert {k: v for k, v in snapshot(run).items() if k != "config.json"} == {
+                k: v for k, v in intact.items() if k != "config.json"}, args
+            json.loads((run / "config.json").read_text())  # rewritten whole or not at all
+        assert epoch_of(run / "last.pt") == 1
+        (disk / "filler").unlink()
+        assert finish(zoo_process("data", "export", "digits", disk / "digits", "--split", "test"))[0] == 0

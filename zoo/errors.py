@@ -53,3 +53,11 @@ class BuildError(ZooError):
     def __init__(self, message: str, reason: str):
         super().__init__(message)
         self.reason = reason
+
+
+class WriteError(ZooError):
+    """A file could not be written (full disk, no permission); ``path`` is the file."""
+
+    def __init__(self, message: str, path: object):
+        super().__init__(message)
+        self.path = path

@@ -21,22 +21,26 @@ from torch import nn
 
 from zoo.catalog import get_spec
 from zoo.data.splits import DATASET_PREFIX
-from zoo.errors import ZooUsageError
+from zoo.errors import ZooUsageError, error_head
 from zoo.model_check import probe_model
 from zoo.registry import ArchSpec
 from zoo.run import (
     CLASSES_FILE,
     CONFIG_FILE,
+    LOCK_FILE,
+    RunLock,
     atomic_write_json,
     atomic_write_text,
     build_model,
+    claim_run_dir,
     load_checkpoint,
     load_config,
     load_model,
     new_run_dir,
     read_json,
+    stopped_before_first_checkpoint,
 )
-from zoo.training.checkpoint import check_compatible, set_rng_state
+from zoo.training.checkpoint import check_compatible, check_optimizer_fits, check_resumable, set_rng_state
 from zoo.training.config import RESUMABLE, TrainConfig, family_defaults, resolve_options
 from zoo.training.ema import ModelEMA
 from zoo.training.loop import LoopState, Parts, fit
@@ -69,8 +73,8 @@ class Run:
 class _Prior:
     run_dir: Path
     config: dict[str, Any]
-    checkpoint: dict[str, Any]
-    split_record: dict[str, Any]
+    checkpoint: dict[str, Any] | None  # None: the run stopped before its first checkpoint
+    split_record: dict[str, Any] | None
 
 
 def train(
@@ -146,9 +150,6 @@ def train(
         tracker = MlflowTracker((prior.run_dir if prior else out_dir or Path(arch)).name)
     # -- nothing was written above this line --
     run_dir = prior.run_dir if prior else (out_dir or new_run_dir(arch, root))
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    _write_run_files(run_dir, config, splits, new=prior is None)
 
     from zoo.data import batch_mixer, make_loaders
 
@@ -167,8 +168,8 @@ def train(
         model, cfg, device, precision, len(train_loader), batch_mixer(cfg.mixup, num_classes, cfg.mixup_alpha)
     )
     state = LoopState()
-    if prior is not None:
-        state = _restore(parts, prior.checkpoint, cfg, len(train_loader))
+    if prior is not None and prior.checkpoint is not None:
+        state = _restore(parts, prior.checkpoint, cfg, len(train_loader), prior.run_dir / "last.pt")
     reporter = Reporter(cfg.quiet or cfg.json)
     if picked:
         reporter.info(picked)
@@ -190,10 +191,15 @@ def train(
     if tracker is not None:
         tracker.log_config(run_dir, config)
     threads_before = torch.get_num_threads()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    start = time.perf_counter()
+    claim = None
     try:
+        claim = claim_run_dir(run_dir, fresh=prior is None)  # a second process on this directory is refused
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        start = time.perf_counter()
+        if claim.reused:
+            reporter.info(f"{run_dir}: a run stopped before its first checkpoint; starting it afresh")
+        _write_run_files(run_dir, config, splits, new=prior is None or prior.checkpoint is None)
         state = fit(
             parts, state, cfg, train_loader, val_loader, run_dir, num_classes, meta, reporter,
             tracker.log_epoch if tracker is not None else None,
@@ -201,14 +207,16 @@ def train(
         seconds = time.perf_counter() - start
         # still under --threads: the final evaluation is part of the run the user sized
         result = _final_report(run_dir, config, splits.classes, state, val_loader, test_loader, device)
+        result.update(train_seconds=seconds, epochs_run=state.epoch, stopped_early=state.stopped_early)
+        atomic_write_json(run_dir / RESULTS_FILE, result)
     except BaseException as exc:
         if tracker is not None:
             tracker.finish(run_dir, None, exc)
         raise
     finally:
         torch.set_num_threads(threads_before)
-    result.update(train_seconds=seconds, epochs_run=state.epoch, stopped_early=state.stopped_early)
-    atomic_write_json(run_dir / RESULTS_FILE, result)
+        if claim is not None:
+            claim.release()
     if tracker is not None:
         tracker.finish(run_dir, result, None)
     reporter.summary(result)
@@ -264,17 +272,21 @@ def evaluate(
 
 
 def _load_prior(run_dir: Path, arch: str) -> _Prior:
+    """The run to resume, checked whole before anything is written. A run killed before its first
+    checkpoint (config but no last.pt) resumes from epoch 0 on its recorded options and split."""
     config = load_config(run_dir)
     if config["arch"] != arch:
         raise ZooUsageError(f"--resume {run_dir}: that run trained '{config['arch']}', not '{arch}'")
     last = run_dir / "last.pt"
+    split_file = run_dir / config.get("split_file", SPLIT_FILE)
     if not last.is_file():
-        raise ZooUsageError(f"--resume {run_dir}: no last.pt to resume from")
+        if not stopped_before_first_checkpoint(run_dir):
+            raise ZooUsageError(f"--resume {run_dir}: no last.pt to resume from")
+        record = read_json(split_file, "split record") if split_file.is_file() else None
+        return _Prior(run_dir, config, None, record)
     checkpoint = load_checkpoint(last)
-    if "loop" not in checkpoint or "optimizer" not in checkpoint:
-        raise ZooUsageError(f"--resume {last}: not a resumable training checkpoint")
-    split_record = read_json(run_dir / config.get("split_file", SPLIT_FILE), "split record")
-    return _Prior(run_dir, config, checkpoint, split_record)
+    check_resumable(checkpoint, last)
+    return _Prior(run_dir, config, checkpoint, read_json(split_file, "split record"))
 
 
 def _merge_resume(prior: _Prior, options: dict[str, Any]) -> TrainConfig:
@@ -294,12 +306,25 @@ def _merge_resume(prior: _Prior, options: dict[str, Any]) -> TrainConfig:
     return TrainConfig.from_dict(merged).validate()
 
 
-def _restore(parts: Parts, ckpt: dict[str, Any], cfg: TrainConfig, steps_per_epoch: int) -> LoopState:
+def _restore(
+    parts: Parts, ckpt: dict[str, Any], cfg: TrainConfig, steps_per_epoch: int, path: Path
+) -> LoopState:
+    """Load last.pt into the run's parts (before anything is written): what does not fit the
+    rebuilt model and optimizer is a usage error naming the checkpoint."""
+    try:
+        return _load_parts(parts, ckpt, cfg, steps_per_epoch)
+    except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as exc:
+        raise ZooUsageError(f"--resume {path}: does not fit {ckpt.get('arch', 'the model')} as "
+                            f"configured ({type(exc).__name__}: {error_head(exc, 200)})") from None
+
+
+def _load_parts(parts: Parts, ckpt: dict[str, Any], cfg: TrainConfig, steps_per_epoch: int) -> LoopState:
     state = LoopState.from_dict(ckpt["loop"])
     parts.model.load_state_dict(ckpt.get("raw_model", ckpt["model"]))
     if parts.ema is not None and "ema" in ckpt:
         parts.ema.load_state_dict(ckpt["ema"])
     parts.optimizer.load_state_dict(ckpt["optimizer"])
+    check_optimizer_fits(parts.optimizer)
     parts.schedule.restore(
         ckpt["scheduler"],
         same_length=int(ckpt["epochs"]) == cfg.epochs,
@@ -319,9 +344,14 @@ def _restore(parts: Parts, ckpt: dict[str, Any], cfg: TrainConfig, steps_per_epo
 
 
 def _check_out(out: Path) -> Path:
+    """--out must be new, empty, or a run stopped before its first checkpoint (checked again under
+    the run's lock before the first write)."""
     if out.exists() and not out.is_dir():
         raise ZooUsageError(f"--out {out}: exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()):
+    if out.is_dir() and (out / LOCK_FILE).exists():
+        RunLock(out).release()  # refused now, with the holder's pid, if another process writes there
+    stopped_early = out.is_dir() and stopped_before_first_checkpoint(out)
+    if out.is_dir() and any(p.name != LOCK_FILE for p in out.iterdir()) and not stopped_early:
         raise ZooUsageError(f"--out {out}: directory is not empty; choose another or --resume it")
     return out
 
