@@ -271,3 +271,135 @@ def test_full_disk_for_real(trained: Path, tmp_path: Path) -> None:
         assert epoch_of(run / "last.pt") == 1
         (disk / "filler").unlink()
         assert finish(zoo_process("data", "export", "digits", disk / "digits", "--split", "test"))[0] == 0
+
+
+# ------------------------------------------------------------------ 14, 17: killed runs
+
+KILL_AT_FIRST_CHECKPOINT = """
+import os, signal
+import zoo.training.loop
+zoo.training.loop.save_checkpoint = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+KILL_DURING_SECOND_SAVE = """
+import os, signal, torch
+_save = torch.save
+
+class _Killing:
+    def __init__(self, fh):
+        self.fh, self.writes = fh, 0
+    def write(self, data):
+        self.writes += 1
+        if self.writes == 3:
+            os.kill(os.getpid(), signal.SIGKILL)  # kill -9 in the middle of writing last.pt
+        return self.fh.write(data)
+    def __getattr__(self, name):
+        return getattr(self.fh, name)
+
+def _save_then_die(obj, f, *args, **kwargs):
+    if isinstance(obj, dict) and obj.get("loop", {}).get("epoch") == 2:
+        f = _Killing(f)
+    return _save(obj, f, *args, **kwargs)
+
+torch.save = _save_then_die
+"""
+
+
+def test_a_run_killed_before_its_first_checkpoint_is_resumable_and_reusable(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    code, _, _ = finish(zoo_process("train", "simple_cnn", "--data", "digits", "--out", out, *FAST,
+                                    driver=KILL_AT_FIRST_CHECKPOINT))
+    assert code == -signal.SIGKILL
+    assert (out / "config.json").is_file() and not (out / "last.pt").exists()
+    resumed = tmp_path / "resumed"
+    shutil.copytree(out, resumed)
+    result = invoke("train", "simple_cnn", "--resume", resumed, "--quiet")
+    assert result.exit_code == 0, result.output
+    assert epoch_of(resumed / "last.pt") == 1
+    result = invoke("train", "simple_cnn", "--data", "digits", "--out", out, *FAST[:-3], "--epochs", "1")
+    assert result.exit_code == 0, result.output
+    assert f"{out}: a run stopped before its first checkpoint; starting it afresh" in result.stderr
+    assert epoch_of(out / "last.pt") == 1
+
+
+def test_kill_9_during_a_checkpoint_write_leaves_a_resumable_run_and_no_temp_files(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    code, _, _ = finish(zoo_process("train", "simple_cnn", "--data", "digits", "--out", out, *FAST[:-2],
+                                    "--epochs", "3", "--patience", "0", driver=KILL_DURING_SECOND_SAVE))
+    assert code == -signal.SIGKILL
+    stale = [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
+    assert stale and all(name.startswith(".last.pt.") for name in stale)  # what kill -9 leaves
+    assert epoch_of(out / "last.pt") == 1  # the previous, complete checkpoint
+    result = invoke("train", "simple_cnn", "--resume", out, "--quiet")
+    assert result.exit_code == 0, result.output
+    assert epoch_of(out / "last.pt") == 3
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+# ------------------------------------------------------------------ 16: checkpoints of the wrong shape
+
+
+def damaged(checkpoint: dict, case: str) -> dict:
+    ckpt = {**checkpoint, "loop": dict(checkpoint["loop"])}
+    first = next(iter(ckpt["model"]))
+    if case == "model is a list":
+        ckpt["model"] = list(ckpt["model"].values())
+    elif case == "model holds a number":
+        ckpt["model"] = {**ckpt["model"], first: 3}
+    elif case == "wrong tensor shape":
+        ckpt["model"] = {**ckpt["model"], first: torch.zeros(3, 3)}
+    elif case == "loop lacks a key":
+        del ckpt["loop"]["best_loss"]
+    elif case == "negative epoch":
+        ckpt["loop"]["epoch"] = -1
+    elif case == "history is short":
+        ckpt["loop"]["history"] = []
+    elif case == "optimizer state shape":
+        state = {k: dict(v) for k, v in ckpt["optimizer"]["state"].items()}
+        key = next(iter(state))
+        state[key] = {n: (torch.zeros(7) if isinstance(t, torch.Tensor) and t.ndim else t)
+                      for n, t in state[key].items()}
+        ckpt["optimizer"] = {**ckpt["optimizer"], "state": state}
+    elif case == "no rng":
+        del ckpt["rng"]
+    return ckpt
+
+
+@pytest.mark.parametrize("case", ["model is a list", "model holds a number", "wrong tensor shape",
+                                  "loop lacks a key", "negative epoch", "history is short",
+                                  "optimizer state shape", "no rng"])
+def test_malformed_checkpoint_is_one_usage_error_and_touches_nothing(trained: Path, tmp_path: Path,
+                                                                    case: str) -> None:
+    run = copy_run(trained, tmp_path)
+    torch.save(damaged(torch.load(run / "last.pt", weights_only=True), case), run / "last.pt")
+    if case.startswith(("model", "wrong")):
+        best = torch.load(run / "best.pt", weights_only=True) | {"loop": {}}
+        torch.save(damaged(best, case), run / "best.pt")
+    before = snapshot(run)
+    commands = [["train", "simple_cnn", "--resume", run, "--epochs", "2", "--quiet"]]
+    if case.startswith(("model", "wrong")):
+        commands += [["eval", run, "--json"], ["export", run, "--no-validate"]]
+    for args in commands:
+        result = invoke(*args)
+        assert result.exit_code == 2, (args, result.output)
+        line = one_error_line(result.stderr)
+        assert "last.pt" in line or "best.pt" in line, line
+        assert snapshot(run) == before, args  # config.json included: nothing was rewritten
+        assert not (run / "export").exists()
+
+
+# ------------------------------------------------------------------ 18: file modes
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_run_files_get_the_umask_modes_every_other_file_gets(tmp_path: Path, umask: int) -> None:
+    out = tmp_path / "run"
+    driver = f"import os\nos.umask({umask:#o})"
+    code, _, err = finish(zoo_process("train", "simple_cnn", "--data", "digits", "--out", out, *FAST,
+                                      driver=driver))
+    assert code == 0, err
+    code, _, err = finish(zoo_process("export", out, "--no-validate", driver=driver))
+    assert code == 0, err
+    expected = 0o666 & ~umask
+    modes = {str(p.relative_to(out)): p.stat().st_mode & 0o777 for p in out.rglob("*") if p.is_file()}
+    assert modes and set(modes.values()) == {expected}, modes
