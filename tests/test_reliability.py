@@ -403,3 +403,47 @@ def test_run_files_get_the_umask_modes_every_other_file_gets(tmp_path: Path, uma
     expected = 0o666 & ~umask
     modes = {str(p.relative_to(out)): p.stat().st_mode & 0o777 for p in out.rglob("*") if p.is_file()}
     assert modes and set(modes.values()) == {expected}, modes
+
+
+# ------------------------------------------------------------------ 13: names that are not UTF-8
+
+
+def undecodable_tree(root: Path) -> Path:
+    """Two class folders, one named in Latin-1 (not valid UTF-8), and a skipped file likewise."""
+    import numpy as np
+    from PIL import Image
+
+    base = os.fsencode(root)
+    for cls, value in ((b"caf\xe9", 40), (b"plain", 200)):
+        os.makedirs(base + b"/" + cls)
+        for i in range(12):
+            pixels = np.full((8, 8), value + i, np.uint8)
+            Image.fromarray(pixels).save(os.fsdecode(base + b"/" + cls + b"/" + str(i).encode() + b".png"))
+    with open(base + b"/plain/r\xe9sum\xe9.txt", "wb") as fh:  # not an image: skipped and listed
+        fh.write(b"text")
+    with open(base + b"/plain/broken\xff.png", "wb") as fh:  # a corrupt image with such a name
+        fh.write(b"\x89PNG\r\n\x1a\n garbage")
+    return root
+
+
+def test_names_that_are_not_utf8_go_through_train_resume_eval_export_and_predict(tmp_path: Path) -> None:
+    data = undecodable_tree(tmp_path / "data")
+    out = tmp_path / "run"
+    result = invoke("train", "simple_cnn", "--data", data, "--out", out, *FAST[:-2], "--epochs", "1",
+                    "--val-split", "0.25")
+    assert result.exit_code == 0, result.output
+    skipped = (out / "skipped.txt").read_bytes()
+    assert b"plain/r\xe9sum\xe9.txt\tnot an image file" in skipped and b"broken\xff.png" in skipped
+    assert (out / "confusion.png").is_file() and (out / "curves.png").is_file()
+    classes = json.loads((out / "classes.json").read_text())
+    assert [os.fsencode(c) for c in classes] == [b"caf\xe9", b"plain"]
+    assert invoke("train", "simple_cnn", "--resume", out, "--epochs", "2", "--quiet").exit_code == 0
+    for args in (["eval", out], ["eval", out, "--json"], ["export", out, "--format", "onnx"]):
+        result = invoke(*args)
+        assert result.exit_code == 0, (args, result.output)
+    image = os.fsdecode(os.fsencode(data) + b"/caf\xe9/0.png")
+    for args in (["predict", out / "export" / "model.onnx", image],
+                 ["predict", out / "export" / "model.onnx", image, "--json"]):
+        result = invoke(*args)
+        assert result.exit_code == 0, (args, result.output)
+        assert "caf" in result.stdout

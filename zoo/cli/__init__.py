@@ -14,6 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from zoo.errors import ZooError
+from zoo.output import printable
 
 
 class ZooGroup(TyperGroup):
@@ -23,7 +24,7 @@ class ZooGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except ZooError as exc:
-            typer.echo(f"error: {exc}", err=True)
+            typer.echo(f"error: {printable(str(exc))}", err=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
@@ -78,4 +79,8 @@ _register_commands()
 def main() -> None:
     """Console-script entry point."""
     warnings.formatwarning = _one_line_warning  # type: ignore[assignment]
+    for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 prints as \xe9, never crashes
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
     sys.exit(app())
