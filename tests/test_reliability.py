@@ -447,3 +447,19 @@ def test_names_that_are_not_utf8_go_through_train_resume_eval_export_and_predict
         result = invoke(*args)
         assert result.exit_code == 0, (args, result.output)
         assert "caf" in result.stdout
+
+
+# ------------------------------------------------------------------ 19: absurd image sizes
+
+
+@pytest.mark.parametrize(("size", "message"), [
+    ("100000", "error: --image-size 100000 is above zoo's maximum of 8192 px"),
+    ("6000", "error: --image-size 6000 at --batch-size 64: training simple_cnn needs about "),
+])
+def test_an_image_size_beyond_memory_is_one_usage_error(tmp_path: Path, size: str, message: str) -> None:
+    result = invoke("train", "simple_cnn", "--data", "digits", "--runs-dir", tmp_path, "--image-size", size,
+                    "--batch-size", "64", "--workers", "0", "--quiet")
+    assert result.exit_code == 2
+    assert one_error_line(result.stderr).startswith(message)
+    assert "free; use a smaller --image-size or --batch-size" in result.stderr or size == "100000"
+    assert list(tmp_path.iterdir()) == []

@@ -9,14 +9,19 @@ same pass sums the activations, which is what training at that size will have to
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from zoo.errors import ZooError, ZooUsageError, error_head
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
+
+    from zoo.registry import ArchSpec
+
+MAX_IMAGE_SIZE = 8192  # beyond this no CNN here is meant to run, whatever the memory
 
 
 @dataclass(frozen=True)
@@ -104,3 +109,53 @@ def probe_model(
         raise ZooError(f"architecture {label} {cause}: built for {num_classes} classes, its output for "
                        f"a batch of {batch} is {shape}")
     return Probe(shape, activations)
+
+
+def available_memory(device: str) -> tuple[int, str] | None:
+    """(bytes free now, where) on the training device, or None where it cannot be told."""
+    if device.startswith("cuda"):
+        import torch
+
+        free, _total = torch.cuda.mem_get_info()
+        return int(free), "the GPU"
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024, "this machine"
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"), "this machine"
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.0f} MB"
+
+
+def check_trainable(
+    spec: ArchSpec, image_size: int, in_channels: int, num_classes: int, kwargs: dict[str, Any], *,
+    batch_size: int, device: str,
+) -> Probe:
+    """Before any data is decoded at that size or any file written: the builder contract
+    (``probe_model``), a sane maximum image size, and a memory estimate for training at
+    ``batch_size`` (activations kept for backward and their gradients, 4 bytes each, plus weights,
+    gradients and two optimizer buffers) against the memory available on ``device``."""
+    import torch
+
+    if image_size > MAX_IMAGE_SIZE:
+        raise ZooUsageError(f"--image-size {image_size} is above zoo's maximum of {MAX_IMAGE_SIZE} px")
+    with torch.device("meta"):
+        model = spec.build(num_classes=num_classes, in_channels=in_channels, **kwargs)
+    probe = probe_model(model, spec.label(), image_size, in_channels, num_classes)
+    params = sum(p.numel() for p in model.parameters())
+    need = batch_size * probe.activations / 2 * 4 * 2 + params * 4 * 4
+    available = available_memory(device)
+    if available is not None and need > available[0]:
+        have, where = available
+        raise ZooUsageError(f"--image-size {image_size} at --batch-size {batch_size}: training {spec.name} "
+                            f"needs about {_gb(need)} of memory and {where} has {_gb(have)} free; use a "
+                            "smaller --image-size or --batch-size")
+    return probe

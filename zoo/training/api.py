@@ -22,7 +22,7 @@ from torch import nn
 from zoo.catalog import get_spec
 from zoo.data.splits import DATASET_PREFIX
 from zoo.errors import ZooUsageError, error_head
-from zoo.model_check import probe_model
+from zoo.model_check import check_trainable
 from zoo.registry import ArchSpec
 from zoo.run import (
     CLASSES_FILE,
@@ -131,6 +131,12 @@ def train(
     cfg = resolve_options(cfg, defaults, len(splits.train))
     device = resolve_device(cfg.device)
     precision = resolve_precision(cfg.precision, device, defaults.cpu_bf16)
+    if prior is None:
+        check_new_run(spec, splits, cfg, device)
+    else:
+        c = prior.config
+        check_trainable(spec, int(c["image_size"]), int(c["in_channels"]), int(c["num_classes"]),
+                        c.get("model_kwargs", {}), batch_size=int(cfg.batch_size), device=device)  # type: ignore[arg-type]
     config = _updated_config(prior, cfg) if prior else new_run_config(spec, data, splits, cfg)
     config["runtime"] = {
         "device": device,
@@ -140,8 +146,6 @@ def train(
     }
     _seed_everything(cfg.seed)
     model = build_model(config)
-    probe_model(model, spec.label(), int(config["image_size"]), int(config["in_channels"]),
-                int(config["num_classes"]))  # the builder contract, before the first byte is written
 
     tracker = None
     if cfg.mlflow:  # started before anything is written: a tracking error leaves no run directory
@@ -365,13 +369,28 @@ def _model_kwargs(spec: ArchSpec, image_size: int) -> dict[str, Any]:
     return {"small_input": True} if accepts else {}
 
 
+def _input_shape(spec: ArchSpec, splits: Any, cfg: TrainConfig) -> tuple[int, int]:
+    """(image size, channels) of a new run: the options, else from the data and architecture."""
+    from zoo.data import default_image_size
+
+    return cfg.image_size or default_image_size(splits.native_size, spec.image_size), (
+        cfg.in_channels or splits.channels)
+
+
+def check_new_run(spec: ArchSpec, splits: Any, cfg: TrainConfig, device: str) -> None:
+    """The builder contract, the image size and the memory it needs (``check_trainable``), before
+    the data is decoded at that size or anything is written."""
+    size, channels = _input_shape(spec, splits, cfg)
+    check_trainable(spec, size, channels, len(splits.classes), _model_kwargs(spec, size),
+                    batch_size=int(cfg.batch_size), device=device)  # type: ignore[arg-type]
+
+
 def new_run_config(spec: ArchSpec, data: str | Path, splits: Any, cfg: TrainConfig) -> dict[str, Any]:
     """config.json of a new run: what rebuilds the model and replays its eval preprocessing."""
     from zoo import __version__
-    from zoo.data import default_image_size, eval_preprocessing, norm_stats
+    from zoo.data import eval_preprocessing, norm_stats
 
-    image_size = cfg.image_size or default_image_size(splits.native_size, spec.image_size)
-    in_channels = cfg.in_channels or splits.channels
+    image_size, in_channels = _input_shape(spec, splits, cfg)
     mean, std = norm_stats(cfg.norm, splits.train, in_channels, image_size)
     return {
         "arch": spec.name,
