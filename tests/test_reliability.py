@@ -463,3 +463,59 @@ def test_an_image_size_beyond_memory_is_one_usage_error(tmp_path: Path, size: st
     assert one_error_line(result.stderr).startswith(message)
     assert "free; use a smaller --image-size or --batch-size" in result.stderr or size == "100000"
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------ 20: libtiff's own lines, hidden files
+
+
+def corrupt_tiff(path: Path) -> Path:
+    """A deflate-compressed TIFF with a damaged stream: libtiff prints 'ZIPDecode: ...' itself."""
+    import numpy as np
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.arange(64 * 64, dtype=np.uint8).reshape(64, 64)).save(buffer, "TIFF",
+                                                                             compression="tiff_deflate")
+    data = bytearray(buffer.getvalue())
+    for i in range(20, 200):
+        data[i] ^= 0x5A
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_libtiff_lines_and_hidden_files(trained: Path, tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    assert invoke("export", trained, "--out", tmp_path / "export", "--no-validate").exit_code == 0
+    model = tmp_path / "export" / "model.onnx"
+    photos = tmp_path / "photos"
+    (photos / ".cache").mkdir(parents=True)
+    for name in ("a.png", ".hidden.png", ".cache/b.png"):
+        Image.fromarray(np.full((8, 8), 90, np.uint8)).save(photos / name)
+    corrupt_tiff(photos / "broken.tif")
+    code, out, err = finish(zoo_process("predict", model, photos, "--json"))
+    assert code == 1  # one unreadable image
+    assert [json.loads(line)["image"] for line in out.splitlines()] == [str(photos / "a.png")]
+    assert err.splitlines()[0].startswith(f"error: {photos / 'broken.tif'}: not a readable image")
+    assert all(line.startswith("error: ") for line in err.splitlines()), err  # no raw libtiff line
+    data = tmp_path / "data"  # training skips it with a line in skipped.txt, and prints nothing of libtiff's
+    assert invoke("data", "export", "digits", data, "--split", "test").exit_code == 0
+    corrupt_tiff(data / "test" / "3" / "broken.tif")
+    code, _, err = finish(zoo_process("train", "simple_cnn", "--data", data / "test", "--out", tmp_path / "run",
+                                      *FAST))
+    assert code == 0 and err == "", err
+    assert "3/broken.tif\tunreadable image" in (tmp_path / "run" / "skipped.txt").read_text()
+
+
+def test_a_four_step_onecycle_run_does_not_divide_by_zero() -> None:
+    """Found by the test above: torch's OneCycleLR divides by pct_start * total_steps - 1."""
+    from zoo.training.config import TrainConfig
+    from zoo.training.optim import Schedule
+
+    for steps in range(1, 9):
+        optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+        schedule = Schedule(optimizer, TrainConfig(epochs=1, lr=0.1, optimizer="sgd"), steps)
+        for _ in range(steps):
+            optimizer.step()
+            schedule.after_batch()

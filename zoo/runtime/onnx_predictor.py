@@ -101,11 +101,13 @@ class RuntimePredictor:
 
 
 def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
-    """Files as given (each must then be an image) and image files found under directories."""
+    """Files as given (each must then be an image) and image files found under directories,
+    skipping hidden files and folders there as training does (``.DS_Store``, ``.cache/``)."""
     out: list[Path] = []
     for path in map(Path, paths):
         if path.is_dir():
-            out += sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            out += sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+                          and not any(part.startswith(".") for part in p.relative_to(path).parts))
         else:
             out.append(path)
     return out
