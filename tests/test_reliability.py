@@ -502,8 +502,8 @@ def test_libtiff_lines_and_hidden_files(trained: Path, tmp_path: Path) -> None:
     data = tmp_path / "data"  # training skips it with a line in skipped.txt, and prints nothing of libtiff's
     assert invoke("data", "export", "digits", data, "--split", "test").exit_code == 0
     corrupt_tiff(data / "test" / "3" / "broken.tif")
-    code, _, err = finish(zoo_process("train", "simple_cnn", "--data", data / "test", "--out", tmp_path / "run",
-                                      *FAST))
+    run = tmp_path / "run"
+    code, _, err = finish(zoo_process("train", "simple_cnn", "--data", data / "test", "--out", run, *FAST))
     assert code == 0 and err == "", err
     assert "3/broken.tif\tunreadable image" in (tmp_path / "run" / "skipped.txt").read_text()
 
@@ -519,3 +519,15 @@ def test_a_four_step_onecycle_run_does_not_divide_by_zero() -> None:
         for _ in range(steps):
             optimizer.step()
             schedule.after_batch()
+
+
+def test_a_file_system_error_no_library_code_named_is_still_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    import zoo.data.export
+
+    def full(*_args: object, **_kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/somewhere/file.png")
+
+    monkeypatch.setattr(zoo.data.export, "export_dataset", full)
+    result = invoke("data", "export", "digits", "anywhere")
+    assert (result.exit_code, result.stderr) == (1, "error: cannot write /somewhere/file.png: "
+                                                    "No space left on device\n")

@@ -1,11 +1,14 @@
 """The ``zoo`` command: thin Typer commands over the library.
 
 Each subcommand lives in its own module and imports torch only inside its body, so
-``zoo --help`` stays fast. Every ``ZooError`` becomes one line on stderr and an exit code.
+``zoo --help`` stays fast. Every ``ZooError`` becomes one line on stderr and an exit code:
+0 done; 1 the command failed (a check or validation failed, a write failed, training diverged);
+2 bad input (an unknown name, a bad option, a missing or malformed file); 130 interrupted.
 """
 
 from __future__ import annotations
 
+import errno
 import sys
 import warnings
 from typing import Any
@@ -15,6 +18,8 @@ from typer.core import TyperGroup
 
 from zoo.errors import ZooError
 from zoo.output import printable
+
+_FILE_SYSTEM_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
 
 
 class ZooGroup(TyperGroup):
@@ -29,6 +34,12 @@ class ZooGroup(TyperGroup):
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(130) from None
+        except OSError as exc:  # a full disk or a refused write that no library code named: still one line
+            if exc.errno not in _FILE_SYSTEM_ERRORS:
+                raise
+            where = f" {exc.filename}" if exc.filename else ""
+            typer.echo(f"error: cannot write{where}: {printable(exc.strerror or str(exc))}", err=True)
+            raise typer.Exit(1) from None
 
 
 def _one_line_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> str:
