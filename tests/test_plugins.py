@@ -479,3 +479,24 @@ def test_builder_ignoring_num_classes_or_in_channels_is_named_before_anything_is
                         "--image-size", "16", "--workers", "0", "--quiet")
         assert (result.exit_code, result.stderr) == (1, message)
         assert not out.exists()
+
+
+def test_each_family_has_at_most_one_default(make_plugin: MakePlugin,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    fine = "builder='zoo.models.simple_cnn:simple_cnn'"
+    make_plugin("twice", spec_plugin(f"ArchSpec('one', 'mine', {fine}, family_default=True)",
+                                     f"ArchSpec('two', 'mine', {fine}, family_default=True)"))
+    make_plugin("thief", spec_plugin(f"ArchSpec('vggish', 'vgg', {fine}, family_default=True)"))
+    make_plugin("masked", spec_plugin(f"ArchSpec('maskednet', 'resnet18', {fine}, family_default=True)"))
+    make_plugin("okay", spec_plugin(f"ArchSpec('solo', 'solo', {fine}, family_default=True)",
+                                    f"ArchSpec('solo_big', 'solo', {fine})"))
+    monkeypatch.setenv("ZOO_PLUGINS", "twice,thief,masked,okay")
+    assert load_warnings() == [
+        "plugin 'masked' skipped: family 'resnet18' is also the name of an architecture (by plugin "
+        "'zoo.resnet'), so 'zoo train resnet18' could not mean the family",
+        "plugin 'thief' skipped: family 'vgg' has two default members: 'vgg11_bn' (plugin 'zoo.vgg') "
+        "and 'vggish' (plugin 'thief')",
+        "plugin 'twice' skipped: family 'mine' has two default members: 'one' (plugin 'twice') and "
+        "'two' (plugin 'twice')",
+    ]
+    assert zoo.get_spec("solo").name == "solo" and zoo.get_spec("vgg").name == "vgg11_bn"

@@ -298,6 +298,24 @@ def _check_names(host: PluginHost, collected: list[tuple[str, Any]], owner: str)
         if (kind, item.name) in mine:
             raise PluginError(f"{registry.kind} '{item.name}' is registered twice by plugin '{owner}'")
         mine.add((kind, item.name))
+    _check_families(host, [item for kind, item in collected if kind == "architectures"])
+
+
+def _check_families(host: PluginHost, new: list[ArchSpec]) -> None:
+    """``zoo train FAMILY`` must mean one architecture: a family has at most one default member,
+    and no architecture (but that default) carries the family's name."""
+    everyone = [*host.architectures, *new]
+    for family in sorted({a.family for a in new} | {a.name for a in new}):
+        members = [a for a in everyone if a.family == family]
+        defaults = [a for a in members if a.family_default]
+        if len(defaults) > 1:
+            raise PluginError(f"family '{family}' has two default members: {defaults[0].label()} and "
+                              f"{defaults[1].label()}")
+        named = [a for a in everyone if a.name == family]
+        clash = next((a for a in named if not (a.family == family and a.family_default)), None)
+        if members and clash is not None:
+            raise PluginError(f"family '{family}' is also the name of an architecture (by plugin "
+                              f"'{clash.plugin}'), so 'zoo train {family}' could not mean the family")
 
 
 def plugin_records() -> list[PluginRecord]:

@@ -133,6 +133,8 @@ def spec_problems(spec: ArchSpec | DatasetSpec, module_check: bool = True) -> li
     for what in ("paper", "notes"):
         if not isinstance(getattr(spec, what), str):
             problems.append(f"{what} must be a string")
+    if not isinstance(spec.family_default, bool):
+        problems.append(f"family_default must be True or False, got {spec.family_default!r}")
     return [p for p in problems if p]
 
 
