@@ -52,9 +52,9 @@ class Exporter:
     """Base class (and protocol) of an export format. Subclass it in a plugin and register
     an instance from ``zoo_register_exporters``; ``zoo export --format NAME`` then offers it.
 
-    ``load`` returns the artefact in its own runtime with the same ``predict`` API as
-    ``zoo.runtime.OnnxPredictor``; ``export()`` validates through it. Return None from
-    ``load`` for a format that cannot run here, and validation is skipped with a note."""
+    ``load`` returns the artefact in its own runtime with the same ``run``/``predict`` API as
+    ``zoo.runtime.OnnxPredictor``; ``export()`` validates through it. Without ``load`` (None)
+    zoo cannot validate the artefact: it is kept with a note saying so (README, "Exporters")."""
 
     name: str = ""
     suffix: str = ""
