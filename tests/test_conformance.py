@@ -190,6 +190,9 @@ def test_unknown_name_and_broken_plugin_are_one_line_errors(make_plugin: MakePlu
     result = CliRunner().invoke(app, ["plugins", "--check", "resnt18"])
     assert result.exit_code == 2
     assert result.stderr.splitlines()[-1].startswith("error: unknown architecture 'resnt18'; ")
+    result = CliRunner().invoke(app, ["plugins", "crashng"])
+    assert result.exit_code == 2
+    assert result.stderr == "error: unknown plugin 'crashng'; did you mean crashing?\n"
     result = CliRunner().invoke(app, ["plugins", "--check", "crashing"])
     assert result.exit_code == 1
     assert result.stderr.splitlines()[-1] == "error: plugin 'crashing' did not load: RuntimeError: no"

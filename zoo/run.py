@@ -137,6 +137,7 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, path)
+            _fsync_dir(path.parent)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             raise write_error(path, exc) from None
@@ -144,6 +145,20 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
             tmp.unlink(missing_ok=True)
             raise
     return path
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable (a power cut after it keeps the new file)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # not possible on every platform; the file's own fsync still holds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
