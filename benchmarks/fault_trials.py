@@ -269,10 +269,12 @@ def damaged_images(work: Path, reference: Path, outcome: Outcome, rng: random.Ra
     out = work / f"imgrun-{outcome.trials}"
     code, _, err = zoo("train", "simple_cnn", "--data", folder, "--out", out, "--epochs", "1",
                        "--image-size", "16", "--workers", "0", "--quiet", "--val-split", "0.3")
-    train_ok = (code == 0 and err == "") or (code == 2 and one_error_line(err))
+    zoo_lines = all(line.startswith(("error: ", "warning: ")) for line in err.splitlines())  # zoo's form only
+    train_ok = (code == 0 and zoo_lines) or (code == 2 and one_error_line(err))
     model = reference.parent / "export" / "model.onnx"
     code, _, err = zoo("predict", model, folder, "--json")
-    predict_ok = code in (0, 1) and all(line.startswith("error: ") for line in err.splitlines())
+    predict_ok = code in (0, 1) and all(ln.startswith(("error: ", "warning: ")) for ln in err.splitlines())
+    predict_ok = predict_ok and "Traceback" not in err
     outcome.record(train_ok and predict_ok, f"train/predict stderr: {err.strip()[-200:]}")
 
 

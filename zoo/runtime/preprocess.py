@@ -9,8 +9,11 @@ Spec keys (saved as ``preprocessing`` in a run's config.json and in ONNX metadat
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Mapping, Sequence
+import threading
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,13 +59,28 @@ class ImageError(ValueError):
     """An image that is missing, truncated or not an image (the message names the file)."""
 
 
+@contextlib.contextmanager
+def _named_warnings(path: Path) -> Iterator[None]:
+    """Pillow warns about damaged files without naming them ("Truncated File Read"): name the file,
+    once per message, when it still decodes; drop them when it does not (its error says why).
+    Only on the main thread: ``warnings.catch_warnings`` is process-wide."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for message in dict.fromkeys(str(w.message).strip() for w in caught):
+        warnings.warn(f"{path}: {message}", UserWarning, stacklevel=3)
+
+
 def open_image(path: str | Path, channels: int) -> Image.Image:
     """Decode a file fully and convert it to grayscale (1) or RGB (3)."""
     path = Path(path)
     if not path.is_file():
         raise ImageError(f"{path}: no such file")
     try:
-        with Image.open(path) as img:
+        with _named_warnings(path), Image.open(path) as img:
             img.load()
             return to_mode(img, channels)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
