@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,10 +41,13 @@ class Outcome:
     trials: int = 0
     passed: int = 0
     notes: list[str] = field(default_factory=list)
+    exits: Counter[int] = field(default_factory=Counter)  # exit codes of the faulted commands
 
-    def record(self, ok: bool, note: str = "") -> None:
+    def record(self, ok: bool, note: str = "", code: int | None = None) -> None:
         self.trials += 1
         self.passed += ok
+        if code is not None:
+            self.exits[code] += 1
         if not ok and note and len(self.notes) < 3:
             self.notes.append(note)
 
@@ -53,11 +57,16 @@ def zoo(*args: object, driver: str = "", wait: bool = True) -> subprocess.Popen[
     code = f"{driver}\nimport sys\nfrom zoo.cli import main\nsys.argv = {argv!r}\nmain()"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env)
+                            text=True, env=env, preexec_fn=_default_sigint)
     if not wait:
         return proc
     out, err = proc.communicate(timeout=900)
     return proc.returncode, out, err
+
+
+def _default_sigint() -> None:
+    """A shell's background job ignores SIGINT, and children inherit that: give Ctrl-C back."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def one_error_line(err: str) -> bool:
@@ -126,7 +135,7 @@ def kill_at_random(work: Path, reference: Path, outcome: Outcome, sig: int, rng:
     ok, why = consistent(run)
     if ok:
         ok, why = resume_to_end(run, reference)
-    outcome.record(ok, why)
+    outcome.record(ok, why, proc.returncode)
 
 
 KILL_IN_SAVE = """
@@ -164,7 +173,7 @@ def signal_in_save(work: Path, reference: Path, outcome: Outcome, sig: str, rng:
     ok, why = consistent(run)
     if ok:
         ok, why = resume_to_end(run, reference)
-    outcome.record(ok, why)
+    outcome.record(ok, why, code)
 
 
 def disk_full(work: Path, reference: Path, outcome: Outcome, rng: random.Random) -> None:
@@ -192,7 +201,7 @@ def disk_full(work: Path, reference: Path, outcome: Outcome, rng: random.Random)
         (mount / "filler").unlink()
         if ok and code == 1:  # the same as resuming the one-epoch run without a fault
             ok, why = resume_to_end(run, reference.parent / "one-epoch-resumed")
-        outcome.record(ok, why)
+        outcome.record(ok, why, code)
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
@@ -331,10 +340,11 @@ def main() -> None:
             if outcome.notes and outcome.notes[0].startswith("skipped"):
                 break
         outcomes.append(outcome)
-    print("| fault | trials | kept the promise | notes |")
-    print("|---|---|---|---|")
+    print("| fault | trials | kept the promise | exit codes of the faulted runs | notes |")
+    print("|---|---|---|---|---|")
     for o in outcomes:
-        print(f"| {o.fault} | {o.trials} | {o.passed}/{o.trials} | {'; '.join(o.notes) or '-'} |")
+        exits = ", ".join(f"{code}: {n}" for code, n in sorted(o.exits.items())) or "-"
+        print(f"| {o.fault} | {o.trials} | {o.passed}/{o.trials} | {exits} | {'; '.join(o.notes) or '-'} |")
     shutil.rmtree(work, ignore_errors=True)
     sys.exit(0 if all(o.passed == o.trials for o in outcomes) else 1)
 

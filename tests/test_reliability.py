@@ -82,7 +82,12 @@ def zoo_process(*args: object, driver: str = "") -> subprocess.Popen[str]:
     argv = ["zoo", *(str(a) for a in args)]
     code = f"{driver}\nimport sys\nfrom zoo.cli import main\nsys.argv = {argv!r}\nmain()"
     return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=ENV)
+                            text=True, env=ENV, preexec_fn=_default_sigint)
+
+
+def _default_sigint() -> None:
+    """A shell's background job ignores SIGINT, and children inherit that: give Ctrl-C back."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def finish(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
