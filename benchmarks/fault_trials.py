@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 EPOCHS = 3
+RUN_SECONDS = [14.0]  # the reference run's wall time, measured in main(): the window for random kills
 TRAIN = ["simple_cnn", "--data", "digits", "--image-size", "16", "--workers", "0", "--quiet",
          "--patience", "0", "--seed", "0", "--threads", "1"]
 
@@ -121,7 +122,7 @@ def kill_at_random(work: Path, reference: Path, outcome: Outcome, sig: int, rng:
     run = work / f"{outcome.fault}-{outcome.trials}"
     proc = zoo("train", *TRAIN, "--epochs", EPOCHS, "--out", run, wait=False)
     assert isinstance(proc, subprocess.Popen)
-    time.sleep(rng.uniform(1.0, 14.0))  # from just after the interpreter started to the last epoch
+    time.sleep(rng.uniform(1.0, RUN_SECONDS[0]))  # from just after start-up to the end of the run
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=300)
     # a SIGINT that lands while the interpreter shuts down, after the run finished, kills it: fine
@@ -313,7 +314,9 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="zoo-faults-"))
     reference = work / "reference"
     print(f"reference run ({EPOCHS} epochs) in {work}", file=sys.stderr)
+    start = time.perf_counter()
     assert zoo("train", *TRAIN, "--epochs", EPOCHS, "--out", reference)[0] == 0
+    RUN_SECONDS[0] = time.perf_counter() - start
     assert zoo("train", *TRAIN, "--epochs", "1", "--out", work / "one-epoch")[0] == 0
     assert zoo("export", reference, "--out", work / "export", "--no-validate")[0] == 0
     resumed = work / "one-epoch-resumed"  # what a one-epoch run resumed without a fault ends as
