@@ -220,7 +220,7 @@ def part_bf16(data: str, tmp: Path, reuse: Path | None) -> None:
 
 def part_speed(steps: int) -> None:
     """Train-step images/s on random 32 px batches: the measurement behind the per-family ``auto``."""
-    from zoo.registry import get_model, get_spec
+    from zoo.catalog import get_model, get_spec
     from zoo.training.precision import cpu_has_bf16
 
     settings = [("fp32", False), ("fp32", True)] + (

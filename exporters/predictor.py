@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn.modules.utils import _pair
 
-from zoo.errors import ZooError, ZooUsageError, error_head
+from zoo.errors import ZooUsageError, error_head
 from zoo.runtime.onnx_predictor import RuntimePredictor
 
 
@@ -123,7 +123,8 @@ class TorchScriptPredictor(RuntimePredictor):
             self.classes = [str(c) for c in self.module.class_names]
             self.preprocessing = json.loads(self.module.preprocessing)
         except (RuntimeError, AttributeError, ValueError) as exc:
-            raise ZooError(f"{self.path}: not a zoo TorchScript predictor ({error_head(exc, 200)})") from None
+            raise ZooUsageError(f"{self.path}: not a zoo TorchScript predictor "
+                                f"({error_head(exc, 200)})") from None
 
     @torch.inference_mode()
     def run(self, batch: np.ndarray) -> np.ndarray:

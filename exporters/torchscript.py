@@ -7,6 +7,7 @@ files holds the same metadata as an ONNX export.
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,8 +36,10 @@ class TorchScriptExporter(Exporter):
 
         predictor = build_predictor(model, config, config["preprocessing"])
         extra = {"zoo.json": json.dumps(metadata(config, precision="fp32"))}
+        buffer = io.BytesIO()  # torch.jit.save to a path aborts the process (C++ terminate) on a full disk
         with quiet_torch():
-            torch.jit.save(torch.jit.script(predictor), str(out_path), _extra_files=extra)
+            torch.jit.save(torch.jit.script(predictor), buffer, _extra_files=extra)
+        out_path.write_bytes(buffer.getbuffer())  # a full disk is an OSError here, reported by export()
         return out_path
 
     def check(self, path: Path) -> None:

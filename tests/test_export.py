@@ -249,7 +249,7 @@ def test_bad_runs_are_one_line_errors(trained: Path, tmp_path: Path) -> None:
         (tmp_path / "missing", 2, "no such run directory"),
         (no_config, 2, "not a run directory (no config.json)"),
         (no_config / "best.pt", 2, "not a run directory (no config.json)"),
-        (corrupt, 1, "not a readable checkpoint"),
+        (corrupt, 2, "not a readable checkpoint"),  # bad input, like a missing file
         (no_ckpt, 2, "best.pt: no such checkpoint"),
     ]
     for target, code, message in cases:

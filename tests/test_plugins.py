@@ -13,12 +13,11 @@ import subprocess
 import sys
 import sysconfig
 import textwrap
-import uuid
 import warnings
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from plugin_kit import MakePlugin, arch_plugin, spec_plugin
 from typer.testing import CliRunner
 
 import zoo
@@ -29,52 +28,6 @@ from zoo.registry import ArchSpec, Registry
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "plugins" / "zoo-squeezenet"
-
-MakePlugin = Callable[..., str]
-
-
-def arch_plugin(*names: str, extra: str = "") -> str:
-    """Source of a plugin module that registers architectures ``names`` (builder never called)."""
-    specs = "\n".join(
-        f"    register(ArchSpec(name={n!r}, family='throwaway', builder='zoo_nowhere:build'))" for n in names
-    )
-    header = "import zoo\nfrom zoo import ArchSpec\n\n@zoo.hookimpl\n"
-    header += "def zoo_register_architectures(register):\n"
-    return f"{header}    pass\n{specs}\n{extra}"
-
-
-@pytest.fixture
-def plugin_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A sys.path entry for throwaway plugins, a clean environment, a fresh host each side."""
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.delenv("ZOO_PLUGINS", raising=False)
-    monkeypatch.delenv("ZOO_STRICT_PLUGINS", raising=False)
-    importlib.invalidate_caches()
-    reset_host()
-    yield tmp_path
-    reset_host()
-
-
-@pytest.fixture
-def make_plugin(plugin_dir: Path) -> Iterator[MakePlugin]:
-    """make_plugin(entry_point_name, source) -> module name; installs it as a distribution."""
-    modules: list[str] = []
-
-    def make(name: str, source: str, version: str = "0.1") -> str:
-        module = f"zp_{name}_{uuid.uuid4().hex[:8]}"  # unique: sys.modules outlives a test
-        (plugin_dir / f"{module}.py").write_text(source)
-        info = plugin_dir / f"zoo_test_{name}-{version}.dist-info"
-        info.mkdir()
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: zoo-test-{name}\nVersion: {version}\n")
-        (info / "entry_points.txt").write_text(f"[zoo]\n{name} = {module}\n")
-        importlib.invalidate_caches()
-        modules.append(module)
-        return module
-
-    yield make
-    for module in modules:
-        sys.modules.pop(module, None)
-
 
 def records() -> dict[str, dict]:
     result = CliRunner().invoke(app, ["plugins", "--json"])
@@ -171,7 +124,7 @@ def test_exporters_and_datasets_are_registered_with_owner(make_plugin: MakePlugi
 
         @zoo.hookimpl
         def zoo_register_datasets(register):
-            register(DatasetSpec(name="noise", loader="zoo_nowhere:load", num_classes=2))
+            register(DatasetSpec(name="noise", loader="zoo.data.builtin:load_digits", num_classes=2))
     """))
     monkeypatch.setenv("ZOO_PLUGINS", "extras")
     host = get_host()
@@ -224,8 +177,8 @@ def test_invalid_registration_is_rejected(make_plugin: MakePlugin, monkeypatch: 
     make_plugin("nobuilder", arch_plugin(extra="    register(ArchSpec('x', 'f', builder='nocolon'))\n"))
     monkeypatch.setenv("ZOO_PLUGINS", "sloppy,nobuilder")
     assert load_warnings() == [
-        "plugin 'nobuilder' skipped: architecture 'x' has builder 'nocolon'; "
-        "expected a callable or 'package.module:function'",
+        "plugin 'nobuilder' skipped: architecture 'x' is invalid: builder 'nocolon' is not a callable "
+        "or 'package.module:function'",
         "plugin 'sloppy' skipped: zoo_register_architectures registered dict, expected ArchSpec",
     ]
     assert "fine" not in zoo.list_models()
@@ -371,3 +324,179 @@ def test_example_plugin_through_the_cli(example_installed: str, plugin_dir: Path
     table = CliRunner().invoke(app, ["plugins"])
     assert table.exit_code == 0
     assert "squeezenet" in table.stdout and "installed" in table.stdout and "squeezenet1_1" in table.stdout
+
+
+# ------------------------------------------------------------------ the contract, checked at registration
+
+
+def invoke(*args: str):
+    result = CliRunner().invoke(app, list(args))
+    assert "Traceback" not in result.output, result.output
+    return result
+
+
+def test_builder_module_that_does_not_exist_is_caught_at_load(make_plugin: MakePlugin, plugin_dir: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    make_plugin("ghost", spec_plugin("ArchSpec('ghostnet', 'ghost', builder='zp_no_such_module:net')"))
+    make_plugin("ghostsub", spec_plugin("ArchSpec('ghostsub', 'ghost', builder='zoo.models.no_such:net')"))
+    make_plugin("good", arch_plugin("goodnet"))
+    # a package whose __init__ must not run just to find out that its builder module exists
+    package = plugin_dir / "zp_lazy_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text(f"open({str(plugin_dir / 'ran.txt')!r}, 'w').write('ran')\n")
+    (package / "models.py").write_text("def net(num_classes, in_channels):\n    raise RuntimeError\n")
+    make_plugin("lazy", spec_plugin("ArchSpec('lazynet', 'lazy', builder='zp_lazy_pkg.models:net')"))
+    monkeypatch.setenv("ZOO_PLUGINS", "ghost,ghostsub,good,lazy")
+    assert load_warnings() == [
+        "plugin 'ghost' skipped: architecture 'ghostnet' is invalid: builder module 'zp_no_such_module' "
+        "not found (builder 'zp_no_such_module:net')",
+        "plugin 'ghostsub' skipped: architecture 'ghostsub' is invalid: builder module 'zoo.models.no_such' "
+        "not found (builder 'zoo.models.no_such:net')",
+    ]
+    assert not (plugin_dir / "ran.txt").exists()
+    assert {"goodnet", "lazynet"} <= set(zoo.list_models()) and "ghostnet" not in zoo.list_models()
+    result = invoke("list", "goodnet", "resnet18")
+    assert result.exit_code == 0 and "goodnet" in result.stdout and "resnet18" in result.stdout
+    reset_host()
+    monkeypatch.setenv("ZOO_STRICT_PLUGINS", "1")
+    result = invoke("list")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.startswith("error: plugin 'ghost' failed: architecture 'ghostnet' is invalid: ")
+
+
+def test_one_broken_builder_never_hides_the_zoo(make_plugin: MakePlugin, plugin_dir: Path,
+                                                monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (plugin_dir / "zp_half_models.py").write_text(
+        "def crash(num_classes, in_channels):\n    raise RuntimeError('out of ideas')\n")
+    make_plugin("half", spec_plugin(
+        "ArchSpec('nofunc', 'half', builder='zp_half_models:missing_function', image_size=32)",
+        "ArchSpec('crashnet', 'half', builder='zp_half_models:crash', image_size=32)",
+        "ArchSpec('fine', 'half', builder='zoo.models.simple_cnn:simple_cnn', image_size=32)",
+    ))
+    monkeypatch.setenv("ZOO_PLUGINS", "half")
+    for args in (("list",), ("list", "--json")):
+        result = invoke(*args)
+        assert result.exit_code == 0, result.output
+        assert "resnet18" in result.stdout and "fine" in result.stdout
+        warned = result.stderr.splitlines()
+        assert len(warned) == 2 and all(line.startswith("warning: ") for line in warned)
+        assert "'nofunc' (plugin 'half') cannot be built: builder 'zp_half_models:missing_function' " \
+               "cannot be loaded (AttributeError" in warned[1]
+        assert "'crashnet' (plugin 'half') cannot be built: RuntimeError: out of ideas" in warned[0]
+    rows = {r["name"]: r for r in json.loads(invoke("list", "--json").stdout)}
+    assert rows["crashnet"]["params"] is None and rows["crashnet"]["error"].startswith("RuntimeError")
+    assert rows["fine"]["params"] > 0 and rows["fine"]["error"] is None
+    table = invoke("list", "nofunc", "crashnet", "fine").stdout
+    assert "nofunc" in table and "crashnet" in table and "?" in table
+    result = invoke("info", "nofunc")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: architecture 'nofunc' (plugin 'half'): builder "
+                                    "'zp_half_models:missing_function' cannot be loaded (AttributeError")
+    out = tmp_path / "run"
+    result = invoke("train", "crashnet", "--data", "digits", "--out", str(out), "--epochs", "1")
+    assert result.exit_code == 1 and not out.exists()
+    assert result.stderr == "error: architecture 'crashnet' (plugin 'half') failed to build: " \
+                            "RuntimeError: out of ideas\n"
+
+
+INVALID_SPECS = {
+    "space in name": ("ArchSpec('my net', 'f', builder='zoo.models.simple_cnn:simple_cnn')",
+                      "architecture 'my net' is invalid: name must be"),
+    "punctuation": ("ArchSpec('net!', 'f', builder='zoo.models.simple_cnn:simple_cnn')",
+                    "architecture 'net!' is invalid: name must be"),
+    "glob in name": ("ArchSpec('net*', 'f', builder='zoo.models.simple_cnn:simple_cnn')",
+                     "architecture 'net*' is invalid: name must be"),
+    "sizes": ("ArchSpec('small', 'f', builder='zoo.models.simple_cnn:simple_cnn', image_size=16, "
+              "min_image_size=32)",
+              "architecture 'small' is invalid: image_size 16 is below min_image_size 32"),
+    "zero classes": ("ArchSpec('zero', 'f', builder='zoo.models.simple_cnn:simple_cnn', num_classes=0)",
+                     "architecture 'zero' is invalid: num_classes must be a positive integer, got 0"),
+    "family": ("ArchSpec('fam', 'My Family', builder='zoo.models.simple_cnn:simple_cnn')",
+               "architecture 'fam' is invalid: family must be"),
+    "tags as a string": ("ArchSpec('tagged', 'f', builder='zoo.models.simple_cnn:simple_cnn', tags='small')",
+                         "architecture 'tagged' is invalid: tags must be a tuple of strings"),
+    "builder": ("ArchSpec('b', 'f', builder='zoo.models.simple_cnn:simple_cnn()')",
+                "architecture 'b' is invalid: builder 'zoo.models.simple_cnn:simple_cnn()' is not"),
+    "reserved option": ("ArchSpec('k', 'f', builder='zoo.models.simple_cnn:simple_cnn', "
+                        "default_kwargs=(('num_classes', 3),))",
+                        "architecture 'k' is invalid: default_kwargs may not set num_classes"),
+    "data set name": ("DatasetSpec('my set', loader='zoo.data.builtin:load_digits')",
+                      "data set 'my set' is invalid: name must be"),
+    "data set loader": ("DatasetSpec('myset', loader='zoo.data.builtin')",
+                        "data set 'myset' is invalid: loader 'zoo.data.builtin' is not"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(INVALID_SPECS))
+def test_invalid_spec_rejects_the_plugin_whole(case: str, make_plugin: MakePlugin,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    spec, expected = INVALID_SPECS[case]
+    make_plugin("bad", spec_plugin(spec, "ArchSpec('okay', 'f', builder='zoo.models.simple_cnn:simple_cnn')"))
+    monkeypatch.setenv("ZOO_PLUGINS", "bad")
+    [message] = load_warnings()
+    assert message.startswith(f"plugin 'bad' skipped: {expected}"), message
+    assert "okay" not in zoo.list_models()  # all or nothing
+    result = invoke("list", "--json")
+    assert result.exit_code == 0 and json.loads(result.stdout)
+    reset_host()
+    monkeypatch.setenv("ZOO_STRICT_PLUGINS", "1")
+    with pytest.raises(PluginError) as info:
+        zoo.list_models()
+    assert str(info.value).startswith(f"plugin 'bad' failed: {expected}")
+
+
+def test_valid_names_follow_the_documented_pattern() -> None:
+    from zoo.registry import NAME_PATTERN
+
+    assert all(NAME_PATTERN.fullmatch(name) for name in zoo.list_models())
+    assert all(NAME_PATTERN.fullmatch(f) for f in zoo.list_families())
+    for bad in ("", "a b", "A", "-x", "x/y", "x*", "é", "x" * 65):
+        assert not NAME_PATTERN.fullmatch(bad)
+
+
+def test_builder_ignoring_num_classes_or_in_channels_is_named_before_anything_is_written(
+        make_plugin: MakePlugin, plugin_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (plugin_dir / "zp_ignorant.py").write_text(
+        "from zoo.models.simple_cnn import simple_cnn\n\n"
+        "def fixed_head(num_classes, in_channels):\n"
+        "    return simple_cnn(num_classes=1000, in_channels=in_channels)\n\n"
+        "def rgb_only(num_classes, in_channels):\n"
+        "    return simple_cnn(num_classes=num_classes, in_channels=3)\n")
+    make_plugin("ignorant", spec_plugin(
+        "ArchSpec('fixedhead', 'ignorant', builder='zp_ignorant:fixed_head', image_size=32)",
+        "ArchSpec('rgbonly', 'ignorant', builder='zp_ignorant:rgb_only', image_size=32)",
+    ))
+    monkeypatch.setenv("ZOO_PLUGINS", "ignorant")
+    expected = {
+        "fixedhead": "error: architecture 'fixedhead' (plugin 'ignorant') ignores num_classes: built for "
+                     "10 classes, its output for a batch of 2 is (2, 1000)\n",
+        "rgbonly": "error: architecture 'rgbonly' (plugin 'ignorant') ignores in_channels: built for "
+                   "1 input channel(s), its first convolution takes 3\n",
+    }
+    for arch, message in expected.items():
+        out = tmp_path / arch
+        result = invoke("train", arch, "--data", "digits", "--out", str(out), "--epochs", "1",
+                        "--image-size", "16", "--workers", "0", "--quiet")
+        assert (result.exit_code, result.stderr) == (1, message)
+        assert not out.exists()
+
+
+def test_each_family_has_at_most_one_default(make_plugin: MakePlugin,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    fine = "builder='zoo.models.simple_cnn:simple_cnn'"
+    make_plugin("twice", spec_plugin(f"ArchSpec('one', 'mine', {fine}, family_default=True)",
+                                     f"ArchSpec('two', 'mine', {fine}, family_default=True)"))
+    make_plugin("thief", spec_plugin(f"ArchSpec('vggish', 'vgg', {fine}, family_default=True)"))
+    make_plugin("masked", spec_plugin(f"ArchSpec('maskednet', 'resnet18', {fine}, family_default=True)"))
+    make_plugin("okay", spec_plugin(f"ArchSpec('solo', 'solo', {fine}, family_default=True)",
+                                    f"ArchSpec('solo_big', 'solo', {fine})"))
+    monkeypatch.setenv("ZOO_PLUGINS", "twice,thief,masked,okay")
+    assert load_warnings() == [
+        "plugin 'masked' skipped: family 'resnet18' is also the name of an architecture (by plugin "
+        "'zoo.resnet'), so 'zoo train resnet18' could not mean the family",
+        "plugin 'thief' skipped: family 'vgg' has two default members: 'vgg11_bn' (plugin 'zoo.vgg') "
+        "and 'vggish' (plugin 'thief')",
+        "plugin 'twice' skipped: family 'mine' has two default members: 'one' (plugin 'twice') and "
+        "'two' (plugin 'twice')",
+    ]
+    assert zoo.get_spec("solo").name == "solo" and zoo.get_spec("vgg").name == "vgg11_bn"

@@ -165,11 +165,11 @@ def test_cli_predict_bad_models(exported: tuple[Path, Path], pngs: Path, tmp_pat
     broken_pt = tmp_path / "broken.pt"
     broken_pt.write_bytes(b"PK\x03\x04 nope")
     cases = [
-        (fake, 1, "not a loadable ONNX model"),
-        (bare, 1, "not a zoo predictor (no 'classes' in its metadata"),
+        (fake, 2, "not a loadable ONNX model"),  # bad input files exit 2, like missing ones
+        (bare, 2, "not a zoo predictor (no 'classes' in its metadata"),
         (exported[0] / "config.json", 2, "unknown model format"),
         (tmp_path / "missing.onnx", 2, "no such model file"),
-        (broken_pt, 1, "not a zoo TorchScript predictor"),
+        (broken_pt, 2, "not a zoo TorchScript predictor"),
     ]
     for model, code, message in cases:
         result = runner.invoke(app, ["predict", str(model), image])

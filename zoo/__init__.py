@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from zoo.catalog import get_model, get_spec, list_families, list_models
 from zoo.errors import ZooError, ZooUsageError
 from zoo.hookspecs import hookimpl
-from zoo.registry import ArchSpec, DatasetSpec, get_model, get_spec, list_families, list_models
+from zoo.registry import ArchSpec, DatasetSpec
 
 __version__ = "0.1.0"
 

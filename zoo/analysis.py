@@ -19,9 +19,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zoo.errors import ZooError, ZooUsageError, error_head
+from zoo.catalog import get_spec
+from zoo.errors import BuildError, ZooError, ZooUsageError, error_head
 from zoo.receptive_field import Tag, mode_class, pair, seed, tag_of, tensors
-from zoo.registry import ArchSpec, check_positive, get_spec
+from zoo.registry import ArchSpec, check_positive
 
 if TYPE_CHECKING:
     from torch import nn
@@ -174,6 +175,13 @@ def summarize(
     return Summary(spec.name, size, channels, num_classes, params, counter.get_total_flops() // 2)
 
 
+def failure_reason(exc: BaseException) -> str:
+    """One line saying why an architecture failed, without repeating its name where possible."""
+    if isinstance(exc, BuildError):
+        return exc.reason
+    return error_head(exc) if isinstance(exc, ZooError) else f"{type(exc).__name__}: {error_head(exc)}"
+
+
 def cache_path() -> Path:
     """$XDG_CACHE_HOME/zoo/summaries.json (or ~/.cache/zoo/...): safe to delete at any time."""
     root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
@@ -229,17 +237,21 @@ def _read_cache(path: Path) -> dict[str, Any]:
 
 
 def default_summaries(
-    specs: Iterable[ArchSpec], use_cache: bool = True, progress: bool = False
-) -> list[Summary]:
+    specs: Iterable[ArchSpec], use_cache: bool = True, progress: bool = False,
+    failures: dict[str, str] | None = None,
+) -> list[Summary | None]:
     """Summaries at each spec's default size (what ``zoo list`` shows), from the on-disk cache
     where the name, size, zoo version, owning plugin's version and model source still match.
-    ``progress``: a bar on a terminal's stderr while the missing ones are computed (seconds each)."""
+    ``progress``: a bar on a terminal's stderr while the missing ones are computed (seconds each).
+
+    With ``failures``, an architecture that cannot be built or run is recorded there (name ->
+    one-line reason) and gets None, so one broken plugin never hides the rest of the zoo."""
     from zoo.output import progress_bar
 
     specs = list(specs)
     path = cache_path()
     cache = _read_cache(path) if use_cache else {}
-    found: dict[str, Summary] = {}
+    found: dict[str, Summary | None] = {}
     missing: list[tuple[str, str, ArchSpec]] = []
     for spec in specs:
         key = f"{spec.name}@{spec.in_channels}x{spec.image_size}/{spec.num_classes}"
@@ -253,17 +265,27 @@ def default_summaries(
                 pass
         missing.append((key, stamp, spec))
     what = f"sizing {len(missing)} architectures (cached afterwards)"
+    dirty = False
     with progress_bar(what, len(missing), progress and bool(missing)) as advance:
         for key, stamp, spec in missing:
-            found[spec.name] = summarize(spec)
-            cache[key] = {"fingerprint": stamp, "summary": found[spec.name].as_dict()}
             advance()
-    if use_cache and missing:
+            try:
+                summary = summarize(spec)
+            except Exception as exc:
+                if failures is None:
+                    raise
+                failures[spec.name] = failure_reason(exc)
+                found[spec.name] = None
+                continue
+            found[spec.name] = summary
+            cache[key] = {"fingerprint": stamp, "summary": summary.as_dict()}
+            dirty = True
+    if use_cache and dirty:
         from zoo.run import atomic_write_json
 
         try:
             atomic_write_json(path, cache)
-        except OSError as exc:  # a read-only home must not break `zoo list`
+        except (OSError, ZooError) as exc:  # a read-only home must not break `zoo list`
             warnings.warn(f"cannot write the summary cache {path}: {exc}", stacklevel=2)
     return [found[spec.name] for spec in specs]
 

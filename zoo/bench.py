@@ -59,7 +59,7 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 def _source(target: str, image_size: int | None, num_classes: int) -> tuple[Any, dict[str, Any], str]:
     """(model in eval mode, export config, label) from an architecture name or a run directory."""
-    from zoo.registry import get_spec
+    from zoo.catalog import get_spec
 
     path = Path(target)
     if path.exists():
@@ -266,7 +266,7 @@ def bench(
 
 def _check_target(target: str, image_size: int | None) -> None:
     from zoo.analysis import check_sizes
-    from zoo.registry import get_spec
+    from zoo.catalog import get_spec
     from zoo.run import load_config
 
     path = Path(target)

@@ -44,3 +44,20 @@ class DuplicateNameError(ZooError):
 
 class PluginError(ZooError):
     """A plugin failed to load or to register (fatal only with ZOO_STRICT_PLUGINS=1)."""
+
+
+class BuildError(ZooError):
+    """A registered architecture's builder could not be loaded or raised; ``reason`` says why
+    without the architecture's name, for tables that already show it."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+class WriteError(ZooError):
+    """A file could not be written (full disk, no permission); ``path`` is the file."""
+
+    def __init__(self, message: str, path: object):
+        super().__init__(message)
+        self.path = path

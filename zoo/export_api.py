@@ -52,9 +52,9 @@ class Exporter:
     """Base class (and protocol) of an export format. Subclass it in a plugin and register
     an instance from ``zoo_register_exporters``; ``zoo export --format NAME`` then offers it.
 
-    ``load`` returns the artefact in its own runtime with the same ``predict`` API as
-    ``zoo.runtime.OnnxPredictor``; ``export()`` validates through it. Return None from
-    ``load`` for a format that cannot run here, and validation is skipped with a note."""
+    ``load`` returns the artefact in its own runtime with the same ``run``/``predict`` API as
+    ``zoo.runtime.OnnxPredictor``; ``export()`` validates through it. Without ``load`` (None)
+    zoo cannot validate the artefact: it is kept with a note saying so (README, "Exporters")."""
 
     name: str = ""
     suffix: str = ""
@@ -198,7 +198,12 @@ def export(
     spec = input_spec(config, image_size)
     config = {**config, "preprocessing": spec}
     out_dir = Path(out) if out is not None else run_dir / "export"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        from zoo.run import write_error
+
+        raise write_error(out_dir, exc) from None
     options = ExportOptions(image_size=int(spec["crop"]), batch_size=batch_size, opset=opset, dynamo=dynamo)
     report = ExportReport(str(run_dir), str(ckpt), config["arch"], options.image_size)
     images = val.split_images(run_dir, config, ("val", "test"), val_images) if validate else None
@@ -220,6 +225,10 @@ def export(
                     entry.validation = val.validate(exporter, tmp, model, spec, images, batch_size, tol=tol)
             except ZooError:
                 raise
+            except OSError as exc:  # a full disk, no permission: name the file and the free space
+                from zoo.run import write_error
+
+                raise write_error(final, exc) from None
             except Exception as exc:  # a converter's own exception: one line, not a traceback
                 raise ZooError(f"{final}: {exporter.name} export of {config['arch']} failed "
                                f"({type(exc).__name__}: {val.first_line(exc)})") from None

@@ -71,3 +71,9 @@ def progress_bar(description: str, total: int, enabled: bool = True) -> Iterator
                   console=err, transient=True) as progress:
         task = progress.add_task(description, total=total)
         yield lambda: progress.advance(task)
+
+
+def printable(text: str) -> str:
+    """A name from the file system as text that can be shown anywhere: bytes that are not UTF-8
+    (held by Python as surrogate escapes) become ``\\xe9``-style escapes."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")

@@ -27,7 +27,7 @@ import pluggy
 
 from zoo import hookspecs
 from zoo.errors import PluginError
-from zoo.registry import ArchSpec, DatasetSpec, Registry
+from zoo.registry import ArchSpec, DatasetSpec, Registry, spec_problems
 
 ENTRY_POINT_GROUP = "zoo"
 
@@ -277,11 +277,11 @@ def _checked(hook_name: str, item: Any, owner: str) -> Any:
     name = getattr(item, "name", None)
     if not isinstance(name, str) or not name:
         raise PluginError(f"{hook_name} registered {type(item).__name__} without a name")
-    if isinstance(item, ArchSpec):
-        builder = item.builder
-        if not callable(builder) and not (isinstance(builder, str) and ":" in builder):
-            raise PluginError(f"architecture '{name}' has builder {builder!r}; "
-                              "expected a callable or 'package.module:function'")
+    if isinstance(item, (ArchSpec, DatasetSpec)):
+        problems = spec_problems(item)
+        if problems:
+            kind = "architecture" if isinstance(item, ArchSpec) else "data set"
+            raise PluginError(f"{kind} '{name}' is invalid: {'; '.join(problems)}")
     if hook_name == "zoo_register_exporters" and not callable(getattr(item, "export", None)):
         raise PluginError(f"exporter '{name}' has no export() method")
     return replace(item, plugin=owner) if isinstance(item, (ArchSpec, DatasetSpec)) else item
@@ -298,6 +298,24 @@ def _check_names(host: PluginHost, collected: list[tuple[str, Any]], owner: str)
         if (kind, item.name) in mine:
             raise PluginError(f"{registry.kind} '{item.name}' is registered twice by plugin '{owner}'")
         mine.add((kind, item.name))
+    _check_families(host, [item for kind, item in collected if kind == "architectures"])
+
+
+def _check_families(host: PluginHost, new: list[ArchSpec]) -> None:
+    """``zoo train FAMILY`` must mean one architecture: a family has at most one default member,
+    and no architecture (but that default) carries the family's name."""
+    everyone = [*host.architectures, *new]
+    for family in sorted({a.family for a in new} | {a.name for a in new}):
+        members = [a for a in everyone if a.family == family]
+        defaults = [a for a in members if a.family_default]
+        if len(defaults) > 1:
+            raise PluginError(f"family '{family}' has two default members: {defaults[0].label()} and "
+                              f"{defaults[1].label()}")
+        named = [a for a in everyone if a.name == family]
+        clash = next((a for a in named if not (a.family == family and a.family_default)), None)
+        if members and clash is not None:
+            raise PluginError(f"family '{family}' is also the name of an architecture (by plugin "
+                              f"'{clash.plugin}'), so 'zoo train {family}' could not mean the family")
 
 
 def plugin_records() -> list[PluginRecord]:

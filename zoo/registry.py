@@ -1,21 +1,33 @@
 """Registries of architectures, exporters and data sets, filled by plugins.
 
 A spec is data; building a model is a call. Importing this module does not import torch.
+What a valid spec looks like is checked here (``spec_problems``), without importing any plugin
+code: the plugin host rejects a plugin whose specs have problems, whole.
 """
 
 from __future__ import annotations
 
 import difflib
-import fnmatch
 import importlib
-from collections.abc import Callable, Iterable, Iterator
+import importlib.util
+import re
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-from zoo.errors import DuplicateNameError, UnknownNameError, ZooUsageError
+from zoo.errors import BuildError, DuplicateNameError, UnknownNameError, ZooError, ZooUsageError, error_head
 
 if TYPE_CHECKING:
     from torch import nn
+
+# Names of architectures, families, tags and data sets: they become CLI arguments, fnmatch
+# patterns' targets and run-directory names, so no spaces, glob characters or path separators.
+NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+NAME_RULE = "lowercase letters, digits, '_', '.' and '-', starting with a letter or digit, at most 64"
+_IDENTIFIERS = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
+TARGET_PATTERN = re.compile(f"{_IDENTIFIERS}:{_IDENTIFIERS}")  # "package.module:function"
+RESERVED_OPTIONS = ("num_classes", "in_channels")
 
 
 def resolve(target: str | Callable[..., Any]) -> Callable[..., Any]:
@@ -29,6 +41,101 @@ def resolve(target: str | Callable[..., Any]) -> Callable[..., Any]:
     for part in attr.split("."):
         obj = getattr(obj, part)
     return obj
+
+
+def module_exists(name: str) -> bool:
+    """Whether ``import name`` would find the module, found without running any package's code
+    (``importlib.util.find_spec`` would import the parent packages)."""
+    if name in sys.modules:
+        return True
+    parts = name.split(".")
+    try:
+        spec = importlib.util.find_spec(parts[0])
+    except (ImportError, ValueError):
+        return False
+    for depth in range(2, len(parts) + 1):
+        if spec is None or spec.submodule_search_locations is None:
+            return False
+        full, parent = ".".join(parts[:depth]), sys.modules.get(".".join(parts[: depth - 1]))
+        path = list(getattr(parent, "__path__", None) or spec.submodule_search_locations)
+        loaded = sys.modules.get(full)
+        spec = loaded.__spec__ if loaded is not None else _find_spec(full, path)
+    return spec is not None
+
+
+def _find_spec(fullname: str, path: Sequence[str]) -> Any:
+    for finder in sys.meta_path:  # the import system's own search, editable-install finders included
+        find = getattr(finder, "find_spec", None)
+        if find is not None:
+            found = find(fullname, path, None)
+            if found is not None:
+                return found
+    return None
+
+
+def _name_problem(what: str, value: object) -> str | None:
+    if isinstance(value, str) and NAME_PATTERN.fullmatch(value):
+        return None
+    return f"{what} must be {NAME_RULE} characters, got {value!r}"
+
+
+def _target_problem(what: str, target: object, module_check: bool) -> str | None:
+    """A callable, or a well-formed "package.module:function" whose module exists."""
+    if callable(target):
+        return None
+    if not isinstance(target, str) or not TARGET_PATTERN.fullmatch(target):
+        return f"{what} {target!r} is not a callable or 'package.module:function'"
+    module = target.partition(":")[0]
+    if module_check and not module_exists(module):
+        return f"{what} module '{module}' not found ({what} {target!r})"
+    return None
+
+
+def _positive_problem(what: str, value: object) -> str | None:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return None
+    return f"{what} must be a positive integer, got {value!r}"
+
+
+def spec_problems(spec: ArchSpec | DatasetSpec, module_check: bool = True) -> list[str]:
+    """What is wrong with a spec (empty when it is valid), checked without importing plugin code.
+
+    A builder (loader) string whose module cannot be found is a problem too; ``module_check=False``
+    skips that file-system lookup."""
+    if isinstance(spec, DatasetSpec):
+        problems = [_name_problem("name", spec.name), _target_problem("loader", spec.loader, module_check),
+                    None if spec.available is None else _target_problem("available", spec.available,
+                                                                         module_check)]
+        for what in ("num_classes", "image_size", "channels"):
+            value = getattr(spec, what)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                problems.append(f"{what} must be 0 (unknown) or a positive integer, got {value!r}")
+        return [p for p in problems if p]
+    problems = [_name_problem("name", spec.name), _name_problem("family", spec.family)]
+    if not isinstance(spec.tags, (tuple, list)) or not all(isinstance(t, str) for t in spec.tags):
+        problems.append(f"tags must be a tuple of strings, got {spec.tags!r}")
+    else:
+        problems += [_name_problem("tag", tag) for tag in spec.tags]
+    sizes = [_positive_problem(what, getattr(spec, what))
+             for what in ("image_size", "min_image_size", "in_channels", "num_classes")]
+    problems += sizes
+    if not any(sizes[:2]) and spec.image_size < spec.min_image_size:
+        problems.append(f"image_size {spec.image_size} is below min_image_size {spec.min_image_size}")
+    problems.append(_target_problem("builder", spec.builder, module_check))
+    pairs = spec.default_kwargs
+    if not isinstance(pairs, tuple) or not all(
+        isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) and p[0].isidentifier() for p in pairs
+    ):
+        problems.append(f"default_kwargs must be a tuple of (name, value) pairs, got {pairs!r}")
+    else:
+        problems += [f"default_kwargs may not set {key} (zoo passes it)" for key, _ in pairs
+                     if key in RESERVED_OPTIONS]
+    for what in ("paper", "notes"):
+        if not isinstance(getattr(spec, what), str):
+            problems.append(f"{what} must be a string")
+    if not isinstance(spec.family_default, bool):
+        problems.append(f"family_default must be True or False, got {spec.family_default!r}")
+    return [p for p in problems if p]
 
 
 @dataclass(frozen=True)
@@ -49,23 +156,46 @@ class ArchSpec:
     family_default: bool = False  # the member `zoo train FAMILY` picks (one per family)
     plugin: str = ""
 
+    def label(self) -> str:
+        """``'resnet18' (plugin 'zoo.resnet')``: how errors name an architecture."""
+        return f"'{self.name}'" + (f" (plugin '{self.plugin}')" if self.plugin else "")
+
+    def builder_function(self) -> Callable[..., nn.Module]:
+        """The builder, imported; a builder that cannot be loaded is a one-line ZooError."""
+        try:
+            return resolve(self.builder)
+        except (ImportError, AttributeError, ValueError) as exc:
+            reason = f"builder {self.builder!r} cannot be loaded ({type(exc).__name__}: {error_head(exc)})"
+            raise BuildError(f"architecture {self.label()}: {reason}", reason) from exc
+
     def build(
         self, num_classes: int | None = None, in_channels: int | None = None, **kwargs: Any
     ) -> nn.Module:
-        """Build the network (weights randomly initialised); classes and channels default to the spec's."""
+        """Build the network (weights randomly initialised); classes and channels default to the spec's.
+
+        An unknown option is a ZooUsageError; anything else a builder raises becomes a ZooError
+        naming the architecture and its plugin (the original exception is its ``__cause__``)."""
         channels = self.in_channels if in_channels is None else in_channels
         num_classes = self.num_classes if num_classes is None else num_classes
         check_positive("num_classes", num_classes)
         check_positive("in_channels", channels)
-        builder = resolve(self.builder)
+        builder = self.builder_function()
         options = {**dict(self.default_kwargs), **kwargs}
         try:
             return builder(num_classes=num_classes, in_channels=channels, **options)
+        except ZooError:
+            raise
         except TypeError as exc:
             if "unexpected keyword argument" not in str(exc):
-                raise
+                raise self._failed(exc) from exc
             raise ZooUsageError(f"{self.name} does not take option(s) {', '.join(sorted(options))}: "
                                 f"{exc}") from None
+        except Exception as exc:
+            raise self._failed(exc) from exc
+
+    def _failed(self, exc: Exception) -> BuildError:
+        reason = f"{type(exc).__name__}: {error_head(exc)}"
+        return BuildError(f"architecture {self.label()} failed to build: {reason}", reason)
 
 
 @dataclass(frozen=True)
@@ -150,54 +280,6 @@ def check_positive(what: str, value: int) -> None:
         raise ZooUsageError(f"{what} must be a positive integer, got {value!r}")
 
 
-def _patterns(value: str | Iterable[str] | None) -> list[str]:
-    if value is None:
-        return []
-    return [value] if isinstance(value, str) else list(value)
-
-
-def list_models(
-    include: str | Iterable[str] | None = None,
-    exclude: str | Iterable[str] | None = None,
-    family: str | None = None,
-    tag: str | None = None,
-) -> list[str]:
-    """Sorted architecture names matching fnmatch ``include`` patterns (a family name includes the
-    family), minus ``exclude``."""
-    from zoo.plugins import get_host
-
-    archs = get_host().architectures
-    inc, exc = _patterns(include), _patterns(exclude)
-    for pattern in inc + exc:
-        if not pattern or not pattern.strip():
-            raise ZooUsageError("empty name pattern")
-    names = []
-    for spec in archs:
-        if inc and not any(fnmatch.fnmatchcase(spec.name, p) or p == spec.family for p in inc):
-            continue
-        if any(fnmatch.fnmatchcase(spec.name, p) for p in exc):
-            continue
-        if family is not None and spec.family != family:
-            continue
-        if tag is not None and tag not in spec.tags:
-            continue
-        names.append(spec.name)
-    return names
-
-
-def get_spec(name: str) -> ArchSpec:
-    """The frozen spec of one architecture; a family name (``vgg``) means the family's default
-    member (``vgg11_bn``). Unknown names suggest the closest."""
-    from zoo.plugins import get_host
-
-    archs = get_host().architectures
-    if name not in archs:
-        default = family_default(name, archs)
-        if default is not None:
-            return default
-    return archs.get(name)
-
-
 def family_default(family: str, archs: Iterable[ArchSpec]) -> ArchSpec | None:
     """The member a family declares as its default, or None when ``family`` is no family.
 
@@ -212,16 +294,3 @@ def family_default(family: str, archs: Iterable[ArchSpec]) -> ArchSpec | None:
     names = ", ".join(spec.name for spec in members)
     why = "declares no default member" if not defaults else "declares several defaults"
     raise ZooUsageError(f"'{family}' is an architecture family that {why}; pick one of {names}")
-
-
-def get_model(
-    name: str, num_classes: int | None = None, in_channels: int | None = None, **kwargs: Any
-) -> nn.Module:
-    """Build a registered architecture, torchvision-style (defaults: the published head and input)."""
-    return get_spec(name).build(num_classes=num_classes, in_channels=in_channels, **kwargs)
-
-
-def list_families() -> list[str]:
-    from zoo.plugins import get_host
-
-    return sorted({spec.family for spec in get_host().architectures})

@@ -1,11 +1,14 @@
 """The ``zoo`` command: thin Typer commands over the library.
 
 Each subcommand lives in its own module and imports torch only inside its body, so
-``zoo --help`` stays fast. Every ``ZooError`` becomes one line on stderr and an exit code.
+``zoo --help`` stays fast. Every ``ZooError`` becomes one line on stderr and an exit code:
+0 done; 1 the command failed (a check or validation failed, a write failed, training diverged);
+2 bad input (an unknown name, a bad option, a missing or malformed file); 130 interrupted.
 """
 
 from __future__ import annotations
 
+import errno
 import sys
 import warnings
 from typing import Any
@@ -14,6 +17,9 @@ import typer
 from typer.core import TyperGroup
 
 from zoo.errors import ZooError
+from zoo.output import printable
+
+_FILE_SYSTEM_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
 
 
 class ZooGroup(TyperGroup):
@@ -23,11 +29,17 @@ class ZooGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except ZooError as exc:
-            typer.echo(f"error: {exc}", err=True)
+            typer.echo(f"error: {printable(str(exc))}", err=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(130) from None
+        except OSError as exc:  # a full disk or a refused write that no library code named: still one line
+            if exc.errno not in _FILE_SYSTEM_ERRORS:
+                raise
+            where = f" {exc.filename}" if exc.filename else ""
+            typer.echo(f"error: cannot write{where}: {printable(exc.strerror or str(exc))}", err=True)
+            raise typer.Exit(1) from None
 
 
 def _one_line_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> str:
@@ -78,4 +90,8 @@ _register_commands()
 def main() -> None:
     """Console-script entry point."""
     warnings.formatwarning = _one_line_warning  # type: ignore[assignment]
+    for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 prints as \xe9, never crashes
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
     sys.exit(app())

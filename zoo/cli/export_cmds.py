@@ -13,7 +13,7 @@ from typing import Any
 import typer
 
 from zoo.errors import ZooError, ZooUsageError
-from zoo.output import console
+from zoo.output import console, printable
 
 TORCHSCRIPT_SUFFIXES = (".pt", ".pth", ".ts")
 
@@ -191,8 +191,8 @@ def _table(rows: list[Any], top_k: int) -> None:
     for i in range(1, top_k + 1):
         table.add_column(f"top-{i}")
     for row in rows:
-        cells = [f"{c} ({p:.1%})" for c, p in row.top]
-        table.add_row(row.source, *cells, *[""] * (top_k - len(cells)))
+        cells = [f"{printable(c)} ({p:.1%})" for c, p in row.top]
+        table.add_row(printable(row.source), *cells, *[""] * (top_k - len(cells)))
     console().print(table)
 
 

@@ -37,28 +37,34 @@ def list_models(
     and exits 0; an unknown --family or --tag is a typo and exits 2.
     """
     from zoo.analysis import default_summaries, human
-    from zoo.registry import get_spec, list_families
-    from zoo.registry import list_models as registry_list
+    from zoo.catalog import get_spec, list_families
+    from zoo.catalog import list_models as registry_list
 
     every = [get_spec(n) for n in registry_list()]
     _check_choice("family", family, list_families())
     _check_choice("tag", tag, sorted({t for spec in every for t in spec.tags}))
     specs = [get_spec(n) for n in registry_list(include=patterns or None, family=family, tag=tag)]
-    summaries = default_summaries(specs, progress=True)
+    failures: dict[str, str] = {}
+    summaries = default_summaries(specs, progress=True, failures=failures)
+    for spec in specs:  # a broken architecture is a row marked '?' and one warning, never a crash
+        if spec.name in failures:
+            typer.echo(f"warning: architecture {spec.label()} cannot be built: {failures[spec.name]}; "
+                       f"see 'zoo plugins --check {spec.plugin}'", err=True)
     records = [
         {
             "name": spec.name,
             "family": spec.family,
-            "params": s.params,
-            "macs": s.macs,
+            "params": None if s is None else s.params,
+            "macs": None if s is None else s.macs,
             "image_size": spec.image_size,
             "in_channels": spec.in_channels,
             "min_image_size": spec.min_image_size,
-            "num_classes": s.num_classes,
+            "num_classes": spec.num_classes if s is None else s.num_classes,
             "tags": list(spec.tags),
             "plugin": spec.plugin,
             "paper": spec.paper,
             "family_default": spec.family_default,
+            "error": failures.get(spec.name),
         }
         for spec, s in zip(specs, summaries, strict=True)
     ]
@@ -76,8 +82,9 @@ def list_models(
     cols = [Col("name"), Col("family"), Col("params", "right"), Col("MACs", "right", drop=3),
             Col("input", "right", drop=4), Col("classes", "right", drop=5), Col("tags", wrap=16, drop=2),
             Col("plugin", drop=6)]
-    rows = [[r["name"], r["family"] + (" *" if r["family_default"] else ""), human(r["params"]),
-             human(r["macs"]), f"{r['in_channels']}x{r['image_size']}x{r['image_size']}",
+    rows = [[r["name"], r["family"] + (" *" if r["family_default"] else ""),
+             "?" if r["error"] else human(r["params"]), "?" if r["error"] else human(r["macs"]),
+             f"{r['in_channels']}x{r['image_size']}x{r['image_size']}",
              str(r["num_classes"]), ", ".join(r["tags"]), r["plugin"]] for r in records]
     defaults = [r for r in records if r["family_default"]]
     caption = (f"* the family's default member: 'zoo train {defaults[0]['family']}' trains "
@@ -104,7 +111,7 @@ def info(
     one row); --depth N opens blocks N levels. Totals at the bottom.
     """
     from zoo.analysis import FormulaMismatchWarning, describe, human
-    from zoo.registry import get_spec
+    from zoo.catalog import get_spec
 
     spec = get_spec(arch)
     with warnings.catch_warnings():

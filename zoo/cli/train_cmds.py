@@ -90,7 +90,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Train ARCH (a name, or a family such as 'vgg' for its default member) on an image folder
         or a built-in data set; writes a run directory. --quiet prints only the run directory."""
-        from zoo.registry import get_spec
+        from zoo.catalog import get_spec
         from zoo.training.config import TrainConfig
 
         options = _given(

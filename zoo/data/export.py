@@ -7,6 +7,7 @@ edited, or used by other tools.
 from __future__ import annotations
 
 import os
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -21,8 +22,11 @@ EXPORT_SPLITS = ("all", "train", "val", "test")
 
 def export_dataset(name: str, directory: str | Path, split: str = "all") -> dict[str, int]:
     """Write ``split`` ("all" = every split the data set has) as PNGs; returns images per split.
-    Refuses a non-empty ``directory`` so nothing there is overwritten."""
+    Refuses a non-empty ``directory`` so nothing there is overwritten. The tree is written in a
+    hidden sibling folder and renamed into place when complete: a failure (a full disk) leaves
+    nothing behind, so the same command can simply run again."""
     from zoo.plugins import get_host
+    from zoo.run import temp_sibling, write_error
 
     if split not in EXPORT_SPLITS:
         raise ZooUsageError(f"--split must be one of {', '.join(EXPORT_SPLITS)}, got '{split}'")
@@ -35,14 +39,23 @@ def export_dataset(name: str, directory: str | Path, split: str = "all") -> dict
     wanted = [s for s in ("train", "val", "test") if s in data and split in ("all", s)]
     if not wanted:
         raise ZooUsageError(f"data set '{name}' has no '{split}' split")
+    staging = temp_sibling(directory)
     counts = {}
-    for part in wanted:
-        images, labels = _arrays(name, part, data[part], len(classes))
-        for cls in classes:
-            (directory / part / cls).mkdir(parents=True, exist_ok=True)
-        paths = [directory / part / classes[label] / f"{i:05d}.png" for i, label in enumerate(labels)]
-        _write_pngs(images, paths)
-        counts[part] = len(images)
+    try:
+        for part in wanted:
+            images, labels = _arrays(name, part, data[part], len(classes))
+            for cls in classes:
+                (staging / part / cls).mkdir(parents=True, exist_ok=True)
+            paths = [staging / part / classes[label] / f"{i:05d}.png" for i, label in enumerate(labels)]
+            _write_pngs(images, paths)
+            counts[part] = len(images)
+        os.replace(staging, directory)  # an empty target directory is replaced too
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise write_error(directory, exc) from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     return counts
 
 

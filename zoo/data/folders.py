@@ -18,6 +18,7 @@ from PIL import Image
 
 from zoo.data.splits import SPLIT_RECORD_VERSION, DataSplits, SampleSet, stratified_split
 from zoo.errors import ZooUsageError
+from zoo.runtime.preprocess import silence_libtiff
 
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 VAL_FOLDERS = ("val", "valid", "validation")
@@ -47,6 +48,7 @@ def class_folders(directory: Path) -> list[str]:
 
 def _probe(path: Path) -> tuple[int, str] | str:
     """(shorter side, mode) of a fully decodable image, else the reason it is not one."""
+    silence_libtiff()  # the reason goes to skipped.txt; libtiff must not print its own line too
     try:
         with Image.open(path) as img:
             size, mode = img.size, img.mode

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from zoo.errors import ZooError, ZooUsageError, error_head
+from zoo.errors import ZooUsageError, error_head
 from zoo.runtime.preprocess import ImageError, open_image, preprocess
 
 ImageLike = str | Path | Image.Image
@@ -101,11 +101,13 @@ class RuntimePredictor:
 
 
 def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
-    """Files as given (each must then be an image) and image files found under directories."""
+    """Files as given (each must then be an image) and image files found under directories,
+    skipping hidden files and folders there as training does (``.DS_Store``, ``.cache/``)."""
     out: list[Path] = []
     for path in map(Path, paths):
         if path.is_dir():
-            out += sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            out += sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+                          and not any(part.startswith(".") for part in p.relative_to(path).parts))
         else:
             out.append(path)
     return out
@@ -126,12 +128,13 @@ def read_metadata(props: Mapping[str, str], path: str | Path) -> tuple[list[str]
     """(class names, preprocessing spec) from an exported model's metadata."""
     missing = [k for k in ("classes", "preprocessing") if k not in props]
     if missing:
-        raise ZooError(f"{path}: not a zoo predictor (no '{missing[0]}' in its metadata; export it with zoo)")
+        raise ZooUsageError(f"{path}: not a zoo predictor (no '{missing[0]}' in its metadata; "
+                            "export it with zoo)")
     try:
         classes = [str(c) for c in json.loads(props["classes"])]
         spec = dict(json.loads(props["preprocessing"]))
     except (ValueError, TypeError) as exc:
-        raise ZooError(f"{path}: corrupt zoo metadata ({exc})") from None
+        raise ZooUsageError(f"{path}: corrupt zoo metadata ({exc})") from None
     return classes, spec
 
 
@@ -156,7 +159,7 @@ class OnnxPredictor(RuntimePredictor):
                 os.fspath(self.path), options, providers=list(providers or ["CPUExecutionProvider"])
             )
         except Exception as exc:  # onnxruntime raises its own exception types for a bad file
-            raise ZooError(f"{self.path}: not a loadable ONNX model ({error_head(exc, 200)})") from None
+            raise ZooUsageError(f"{self.path}: not a loadable ONNX model ({error_head(exc, 200)})") from None
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         self.classes, self.preprocessing = read_metadata(self.metadata, self.path)
         self.input_name = self.session.get_inputs()[0].name

@@ -19,21 +19,28 @@ import numpy as np
 import torch
 from torch import nn
 
-from zoo.errors import ZooUsageError
-from zoo.registry import ArchSpec, get_spec, resolve
+from zoo.catalog import get_spec
+from zoo.data.splits import DATASET_PREFIX
+from zoo.errors import ZooUsageError, error_head
+from zoo.model_check import check_trainable
+from zoo.registry import ArchSpec
 from zoo.run import (
     CLASSES_FILE,
     CONFIG_FILE,
+    LOCK_FILE,
+    RunLock,
     atomic_write_json,
     atomic_write_text,
     build_model,
+    claim_run_dir,
     load_checkpoint,
     load_config,
     load_model,
     new_run_dir,
     read_json,
+    stopped_before_first_checkpoint,
 )
-from zoo.training.checkpoint import check_compatible, set_rng_state
+from zoo.training.checkpoint import check_compatible, check_optimizer_fits, check_resumable, set_rng_state
 from zoo.training.config import RESUMABLE, TrainConfig, family_defaults, resolve_options
 from zoo.training.ema import ModelEMA
 from zoo.training.loop import LoopState, Parts, fit
@@ -66,8 +73,8 @@ class Run:
 class _Prior:
     run_dir: Path
     config: dict[str, Any]
-    checkpoint: dict[str, Any]
-    split_record: dict[str, Any]
+    checkpoint: dict[str, Any] | None  # None: the run stopped before its first checkpoint
+    split_record: dict[str, Any] | None
 
 
 def train(
@@ -94,6 +101,7 @@ def train(
     if resume is not None and out is not None:
         raise ZooUsageError("--out and --resume cannot be combined (a resumed run stays in its directory)")
     prior = _load_prior(Path(resume), arch) if resume is not None else None
+    same_data = prior is not None and data is None  # the run's own data, named by its split record
     if prior is not None:
         cfg = _merge_resume(prior, options)
         data = data if data is not None else prior.config["data"]["source"]
@@ -105,7 +113,7 @@ def train(
 
     from zoo.data import load_splits
 
-    same_data = prior is not None and _source_id(data) == prior.config["data"]["source"]
+    same_data = same_data or (prior is not None and _source_id(data) == prior.config["data"]["source"])
     splits = load_splits(
         data,
         val_split=cfg.val_split,
@@ -123,6 +131,12 @@ def train(
     cfg = resolve_options(cfg, defaults, len(splits.train))
     device = resolve_device(cfg.device)
     precision = resolve_precision(cfg.precision, device, defaults.cpu_bf16)
+    if prior is None:
+        check_new_run(spec, splits, cfg, device)
+    else:
+        c = prior.config
+        check_trainable(spec, int(c["image_size"]), int(c["in_channels"]), int(c["num_classes"]),
+                        c.get("model_kwargs", {}), batch_size=int(cfg.batch_size), device=device)  # type: ignore[arg-type]
     config = _updated_config(prior, cfg) if prior else new_run_config(spec, data, splits, cfg)
     config["runtime"] = {
         "device": device,
@@ -132,7 +146,6 @@ def train(
     }
     _seed_everything(cfg.seed)
     model = build_model(config)
-    _check_input_size(model, config)
 
     tracker = None
     if cfg.mlflow:  # started before anything is written: a tracking error leaves no run directory
@@ -141,9 +154,6 @@ def train(
         tracker = MlflowTracker((prior.run_dir if prior else out_dir or Path(arch)).name)
     # -- nothing was written above this line --
     run_dir = prior.run_dir if prior else (out_dir or new_run_dir(arch, root))
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    _write_run_files(run_dir, config, splits, new=prior is None)
 
     from zoo.data import batch_mixer, make_loaders
 
@@ -162,8 +172,8 @@ def train(
         model, cfg, device, precision, len(train_loader), batch_mixer(cfg.mixup, num_classes, cfg.mixup_alpha)
     )
     state = LoopState()
-    if prior is not None:
-        state = _restore(parts, prior.checkpoint, cfg, len(train_loader))
+    if prior is not None and prior.checkpoint is not None:
+        state = _restore(parts, prior.checkpoint, cfg, len(train_loader), prior.run_dir / "last.pt")
     reporter = Reporter(cfg.quiet or cfg.json)
     if picked:
         reporter.info(picked)
@@ -185,10 +195,15 @@ def train(
     if tracker is not None:
         tracker.log_config(run_dir, config)
     threads_before = torch.get_num_threads()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    start = time.perf_counter()
+    claim = None
     try:
+        claim = claim_run_dir(run_dir, fresh=prior is None)  # a second process on this directory is refused
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        start = time.perf_counter()
+        if claim.reused:
+            reporter.info(f"{run_dir}: a run stopped before its first checkpoint; starting it afresh")
+        _write_run_files(run_dir, config, splits, new=prior is None or prior.checkpoint is None)
         state = fit(
             parts, state, cfg, train_loader, val_loader, run_dir, num_classes, meta, reporter,
             tracker.log_epoch if tracker is not None else None,
@@ -196,14 +211,16 @@ def train(
         seconds = time.perf_counter() - start
         # still under --threads: the final evaluation is part of the run the user sized
         result = _final_report(run_dir, config, splits.classes, state, val_loader, test_loader, device)
+        result.update(train_seconds=seconds, epochs_run=state.epoch, stopped_early=state.stopped_early)
+        atomic_write_json(run_dir / RESULTS_FILE, result)
     except BaseException as exc:
         if tracker is not None:
             tracker.finish(run_dir, None, exc)
         raise
     finally:
         torch.set_num_threads(threads_before)
-    result.update(train_seconds=seconds, epochs_run=state.epoch, stopped_early=state.stopped_early)
-    atomic_write_json(run_dir / RESULTS_FILE, result)
+        if claim is not None:
+            claim.release()
     if tracker is not None:
         tracker.finish(run_dir, result, None)
     reporter.summary(result)
@@ -259,17 +276,21 @@ def evaluate(
 
 
 def _load_prior(run_dir: Path, arch: str) -> _Prior:
+    """The run to resume, checked whole before anything is written. A run killed before its first
+    checkpoint (config but no last.pt) resumes from epoch 0 on its recorded options and split."""
     config = load_config(run_dir)
     if config["arch"] != arch:
         raise ZooUsageError(f"--resume {run_dir}: that run trained '{config['arch']}', not '{arch}'")
     last = run_dir / "last.pt"
+    split_file = run_dir / config.get("split_file", SPLIT_FILE)
     if not last.is_file():
-        raise ZooUsageError(f"--resume {run_dir}: no last.pt to resume from")
+        if not stopped_before_first_checkpoint(run_dir):
+            raise ZooUsageError(f"--resume {run_dir}: no last.pt to resume from")
+        record = read_json(split_file, "split record") if split_file.is_file() else None
+        return _Prior(run_dir, config, None, record)
     checkpoint = load_checkpoint(last)
-    if "loop" not in checkpoint or "optimizer" not in checkpoint:
-        raise ZooUsageError(f"--resume {last}: not a resumable training checkpoint")
-    split_record = read_json(run_dir / config.get("split_file", SPLIT_FILE), "split record")
-    return _Prior(run_dir, config, checkpoint, split_record)
+    check_resumable(checkpoint, last)
+    return _Prior(run_dir, config, checkpoint, read_json(split_file, "split record"))
 
 
 def _merge_resume(prior: _Prior, options: dict[str, Any]) -> TrainConfig:
@@ -289,12 +310,25 @@ def _merge_resume(prior: _Prior, options: dict[str, Any]) -> TrainConfig:
     return TrainConfig.from_dict(merged).validate()
 
 
-def _restore(parts: Parts, ckpt: dict[str, Any], cfg: TrainConfig, steps_per_epoch: int) -> LoopState:
+def _restore(
+    parts: Parts, ckpt: dict[str, Any], cfg: TrainConfig, steps_per_epoch: int, path: Path
+) -> LoopState:
+    """Load last.pt into the run's parts (before anything is written): what does not fit the
+    rebuilt model and optimizer is a usage error naming the checkpoint."""
+    try:
+        return _load_parts(parts, ckpt, cfg, steps_per_epoch)
+    except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as exc:
+        raise ZooUsageError(f"--resume {path}: does not fit {ckpt.get('arch', 'the model')} as "
+                            f"configured ({type(exc).__name__}: {error_head(exc, 200)})") from None
+
+
+def _load_parts(parts: Parts, ckpt: dict[str, Any], cfg: TrainConfig, steps_per_epoch: int) -> LoopState:
     state = LoopState.from_dict(ckpt["loop"])
     parts.model.load_state_dict(ckpt.get("raw_model", ckpt["model"]))
     if parts.ema is not None and "ema" in ckpt:
         parts.ema.load_state_dict(ckpt["ema"])
     parts.optimizer.load_state_dict(ckpt["optimizer"])
+    check_optimizer_fits(parts.optimizer)
     parts.schedule.restore(
         ckpt["scheduler"],
         same_length=int(ckpt["epochs"]) == cfg.epochs,
@@ -314,9 +348,14 @@ def _restore(parts: Parts, ckpt: dict[str, Any], cfg: TrainConfig, steps_per_epo
 
 
 def _check_out(out: Path) -> Path:
+    """--out must be new, empty, or a run stopped before its first checkpoint (checked again under
+    the run's lock before the first write)."""
     if out.exists() and not out.is_dir():
         raise ZooUsageError(f"--out {out}: exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()):
+    if out.is_dir() and (out / LOCK_FILE).exists():
+        RunLock(out).release()  # refused now, with the holder's pid, if another process writes there
+    stopped_early = out.is_dir() and stopped_before_first_checkpoint(out)
+    if out.is_dir() and any(p.name != LOCK_FILE for p in out.iterdir()) and not stopped_early:
         raise ZooUsageError(f"--out {out}: directory is not empty; choose another or --resume it")
     return out
 
@@ -325,18 +364,33 @@ def _model_kwargs(spec: ArchSpec, image_size: int) -> dict[str, Any]:
     """``small_input`` for ImageNet-style nets on small images (when the builder knows it)."""
     if image_size > SMALL_INPUT_MAX or "imagenet" not in spec.tags:
         return {}
-    params = inspect.signature(resolve(spec.builder)).parameters
+    params = inspect.signature(spec.builder_function()).parameters
     accepts = "small_input" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
     return {"small_input": True} if accepts else {}
+
+
+def _input_shape(spec: ArchSpec, splits: Any, cfg: TrainConfig) -> tuple[int, int]:
+    """(image size, channels) of a new run: the options, else from the data and architecture."""
+    from zoo.data import default_image_size
+
+    return cfg.image_size or default_image_size(splits.native_size, spec.image_size), (
+        cfg.in_channels or splits.channels)
+
+
+def check_new_run(spec: ArchSpec, splits: Any, cfg: TrainConfig, device: str) -> None:
+    """The builder contract, the image size and the memory it needs (``check_trainable``), before
+    the data is decoded at that size or anything is written."""
+    size, channels = _input_shape(spec, splits, cfg)
+    check_trainable(spec, size, channels, len(splits.classes), _model_kwargs(spec, size),
+                    batch_size=int(cfg.batch_size), device=device)  # type: ignore[arg-type]
 
 
 def new_run_config(spec: ArchSpec, data: str | Path, splits: Any, cfg: TrainConfig) -> dict[str, Any]:
     """config.json of a new run: what rebuilds the model and replays its eval preprocessing."""
     from zoo import __version__
-    from zoo.data import default_image_size, eval_preprocessing, norm_stats
+    from zoo.data import eval_preprocessing, norm_stats
 
-    image_size = cfg.image_size or default_image_size(splits.native_size, spec.image_size)
-    in_channels = cfg.in_channels or splits.channels
+    image_size, in_channels = _input_shape(spec, splits, cfg)
     mean, std = norm_stats(cfg.norm, splits.train, in_channels, image_size)
     return {
         "arch": spec.name,
@@ -365,7 +419,7 @@ def new_run_config(spec: ArchSpec, data: str | Path, splits: Any, cfg: TrainConf
 def _source_id(data: str | Path) -> str:
     """How config.json names the data: an absolute directory path, or the data set name."""
     path = Path(data).expanduser()
-    return str(path.resolve()) if path.is_dir() else str(data)
+    return str(path.resolve()) if path.is_dir() else str(data).removeprefix(DATASET_PREFIX)
 
 
 def _updated_config(prior: _Prior, cfg: TrainConfig) -> dict[str, Any]:
@@ -386,20 +440,6 @@ def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def _check_input_size(model: nn.Module, config: dict[str, Any]) -> None:
-    """A dry forward pass: a too-small --image-size fails here, not in the middle of epoch 1."""
-    size, channels = int(config["image_size"]), int(config["in_channels"])
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(torch.zeros(2, channels, size, size))
-    except RuntimeError as exc:
-        raise ZooUsageError(
-            f"{config['arch']} cannot take {size}px images ({str(exc).splitlines()[0][:120]}); "
-            f"use a larger --image-size"
-        ) from None
 
 
 def _build_parts(

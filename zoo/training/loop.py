@@ -2,7 +2,8 @@
 
 last.pt is rewritten atomically at the end of every epoch (and once before the first), so it always
 holds a consistent end-of-epoch state: an interrupt mid-epoch abandons only that epoch, and an
-interrupt during the save itself is answered by finishing the save.
+interrupt while the epoch is being recorded (best.pt, last.pt, metrics.csv) is held back until all
+three are written (``zoo.run.defer_interrupt``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from zoo.errors import ZooError
+from zoo.run import defer_interrupt
 from zoo.training.checkpoint import rng_state, save_checkpoint
 from zoo.training.config import TrainConfig
 from zoo.training.ema import ModelEMA
@@ -244,7 +246,7 @@ def fit(
             }
             improved = val.loss < state.best_loss
             _advance(state, row, improved, cfg.patience)
-            try:
+            with defer_interrupt():  # the epoch is complete: a Ctrl-C lands after it is recorded whole
                 if improved:
                     save_checkpoint(
                         run_dir / "best.pt",
@@ -255,10 +257,6 @@ def fit(
                         **meta,
                     )
                 save_last()
-            except KeyboardInterrupt:
-                save_last()  # the epoch is complete: finish recording it before leaving
-                raise
-            finally:
                 write_metrics_csv(run_dir / "metrics.csv", state.history)
             reporter.end_epoch(row, epochs, improved)
             if on_epoch is not None:

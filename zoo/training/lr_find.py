@@ -13,9 +13,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from zoo.catalog import get_spec
 from zoo.errors import ZooUsageError
 from zoo.output import progress_bar
-from zoo.registry import get_spec
 from zoo.run import atomic_write, build_model
 from zoo.training.config import TrainConfig, family_defaults, resolve_options
 from zoo.training.optim import build_optimizer
@@ -47,7 +47,7 @@ def lr_find(
     spec = get_spec(arch)
     arch = spec.name  # a family name means its default member
     from zoo.data import load_splits, make_loaders
-    from zoo.training.api import new_run_config
+    from zoo.training.api import check_new_run, new_run_config
 
     splits = load_splits(data, val_split=cfg.val_split, seed=cfg.seed)
     defaults = family_defaults(spec.family, spec.tags)
@@ -55,6 +55,7 @@ def lr_find(
     cfg.lr = start_lr
     device = resolve_device(cfg.device)
     precision = resolve_precision(cfg.precision, device, defaults.cpu_bf16)
+    check_new_run(spec, splits, cfg, device)
     config = new_run_config(spec, data, splits, cfg)
     torch.manual_seed(cfg.seed)
     model = build_model(config).to(device).train()

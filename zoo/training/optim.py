@@ -49,7 +49,8 @@ class Schedule:
                 optimizer,
                 max_lr=float(cfg.lr),
                 total_steps=total,  # type: ignore[arg-type]
-                pct_start=ONECYCLE_WARMUP,
+                # torch divides by (pct_start * total - 1): zero for a 4-step run at 0.25
+                pct_start=ONECYCLE_WARMUP if ONECYCLE_WARMUP * total != 1 else 1.5 / total,
                 cycle_momentum=not (cfg.optimizer == "sgd" and cfg.momentum == 0),
             )
         elif self.kind == "cosine":

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from zoo.output import console
+from zoo.output import console, printable
 from zoo.run import atomic_write, atomic_write_text
 
 CSV_COLUMNS = (
@@ -88,6 +88,7 @@ def plot_confusion(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    classes = [printable(c) for c in classes]  # folder names that are not UTF-8 cannot be drawn
     n = len(classes)
     size = min(16.0, 3.0 + 0.45 * n)
     fig, ax = plt.subplots(figsize=(size, size))
@@ -208,5 +209,5 @@ class Reporter:
         table.add_column("accuracy", justify="right")
         table.add_column("n", justify="right")
         for i, (name, acc) in enumerate(result["per_class"].items()):
-            table.add_row(name, _fmt(acc, True), str(sum(result["confusion"][i])))
+            table.add_row(printable(name), _fmt(acc, True), str(sum(result["confusion"][i])))
         self.out.print(table)

@@ -14,6 +14,7 @@ import torchvision
 from typer.testing import CliRunner
 
 import zoo
+import zoo.testing
 from zoo.cli import app
 from zoo.errors import ZooUsageError
 from zoo.plugins import reset_host
@@ -104,3 +105,18 @@ def test_plugin_module_does_not_import_torch() -> None:
     code = "import sys, zoo_squeezenet.plugin; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_conforms_to_the_zoo_plugin_contract() -> None:
+    zoo.testing.assert_plugin_conforms("squeezenet")
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_small_input_halves_the_downsampling(name: str) -> None:
+    """Tagged imagenet, so zoo trains it with small_input=True on small images: stride-1 stem."""
+    assert "imagenet" in zoo.get_spec(name).tags
+    big, small = (zoo.get_model(name, num_classes=3, small_input=flag).eval() for flag in (False, True))
+    assert n_params(big) == n_params(small)
+    with torch.no_grad():
+        maps = [m.features(torch.randn(1, 3, 64, 64)).shape[-1] for m in (big, small)]
+    assert maps[1] >= 2 * maps[0]

@@ -34,6 +34,9 @@ def _pool() -> nn.MaxPool2d:
 class SqueezeNet(nn.Module):
     """Fire-module features, then a 1x1 conv to the classes and global average pooling.
 
+    ``small_input=True`` gives the stem convolution stride 1 (half the downsampling), as zoo does
+    for every ``imagenet``-tagged network on images of 64 px or less.
+
     The published head applies ReLU to the class maps before pooling, so logits are never
     negative. On small inputs the map is 1x1, and a class whose one value goes negative gets no
     gradient: training from scratch can stall at chance. zoo trains from scratch, so the default
@@ -41,11 +44,12 @@ class SqueezeNet(nn.Module):
     """
 
     def __init__(self, version: str, num_classes: int = 1000, in_channels: int = 3,
-                 dropout: float = 0.5, head_relu: bool = False) -> None:
+                 dropout: float = 0.5, head_relu: bool = False, small_input: bool = False) -> None:
         super().__init__()
+        stem_stride = 1 if small_input else 2  # small images: keep the stem's resolution (zoo's imagenet tag)
         if version == "1_0":
             self.features = nn.Sequential(
-                nn.Conv2d(in_channels, 96, kernel_size=7, stride=2), nn.ReLU(inplace=True), _pool(),
+                nn.Conv2d(in_channels, 96, kernel_size=7, stride=stem_stride), nn.ReLU(inplace=True), _pool(),
                 Fire(96, 16, 64, 64), Fire(128, 16, 64, 64), Fire(128, 32, 128, 128), _pool(),
                 Fire(256, 32, 128, 128), Fire(256, 48, 192, 192), Fire(384, 48, 192, 192),
                 Fire(384, 64, 256, 256), _pool(),
@@ -53,7 +57,7 @@ class SqueezeNet(nn.Module):
             )
         elif version == "1_1":
             self.features = nn.Sequential(
-                nn.Conv2d(in_channels, 64, kernel_size=3, stride=2), nn.ReLU(inplace=True), _pool(),
+                nn.Conv2d(in_channels, 64, kernel_size=3, stride=stem_stride), nn.ReLU(inplace=True), _pool(),
                 Fire(64, 16, 64, 64), Fire(128, 16, 64, 64), _pool(),
                 Fire(128, 32, 128, 128), Fire(256, 32, 128, 128), _pool(),
                 Fire(256, 48, 192, 192), Fire(384, 48, 192, 192),
@@ -79,7 +83,7 @@ class SqueezeNet(nn.Module):
 
 
 def _build(version: str, num_classes: int, in_channels: int, kwargs: dict[str, Any]) -> SqueezeNet:
-    options = {"dropout", "head_relu"}
+    options = {"dropout", "head_relu", "small_input"}
     unknown = sorted(set(kwargs) - options)
     if unknown:
         raise ZooUsageError(f"squeezenet{version} does not take {', '.join(unknown)}; "

@@ -22,7 +22,7 @@ def zoo_register_architectures(register: Callable[[ArchSpec], None]) -> None:
         name="squeezenet1_0",
         family="squeezenet",
         builder="zoo_squeezenet.models:squeezenet1_0",
-        tags=("squeezenet", "fire", "small"),
+        tags=("imagenet", "fire"),  # imagenet: a 224 px network; zoo passes small_input=True <= 64 px
         image_size=224,
         min_image_size=21,  # 7x7/2 conv and three 3x3/2 ceil-mode pools leave one pixel
         paper=PAPER,
@@ -32,7 +32,7 @@ def zoo_register_architectures(register: Callable[[ArchSpec], None]) -> None:
         name="squeezenet1_1",
         family="squeezenet",
         builder="zoo_squeezenet.models:squeezenet1_1",
-        tags=("squeezenet", "fire", "small"),
+        tags=("imagenet", "fire"),  # imagenet: a 224 px network; zoo passes small_input=True <= 64 px
         image_size=224,
         min_image_size=17,  # 3x3/2 conv and three 3x3/2 ceil-mode pools leave one pixel
         paper=PAPER,
