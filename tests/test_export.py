@@ -17,9 +17,10 @@ import pytest
 from typer.testing import CliRunner
 
 import zoo
+from exporters.export import export
 from zoo.cli import app
 from zoo.errors import ZooError, ZooUsageError
-from zoo.export_api import Exporter, ExportOptions, ExportRefused, export
+from zoo.export_api import Exporter, ExportOptions, ExportRefused
 from zoo.run import atomic_torch_save, atomic_write_json, build_model, load_config
 
 DIGITS_SIZE = 32
@@ -288,3 +289,16 @@ def test_calibration_images_are_preprocessed_like_eval(trained: Path) -> None:
     train = split_images(trained, config, ("train",), 10)
     assert len(arrays) == 10 and train.source == "digits (train split)"
     assert np.array_equal(arrays[3], preprocess(train.images[3], config["preprocessing"]))
+
+
+def test_the_exporter_contract_imports_nothing_above_it() -> None:
+    """zoo.export_api is the contract exporters import; the orchestration lives in exporters.export.
+    An import of exporters (or torch) from the contract would bring the import circle back."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import zoo.export_api; "
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('exporters', 'torch')); print(bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    assert zoo.export is export  # the public entry point is the orchestration's

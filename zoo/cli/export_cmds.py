@@ -57,8 +57,8 @@ def export(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Export a trained run to validated predictors (softmax, class names, preprocessing metadata)."""
+    from exporters.export import export as run_export
     from zoo.export_api import ExportRefused
-    from zoo.export_api import export as run_export
     from zoo.registry import check_positive
 
     check_positive("--calib-images", calib_images)
