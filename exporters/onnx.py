@@ -9,10 +9,12 @@ opts in to torch.export.
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from exporters import uint8_input
 from exporters.common import metadata, quiet_torch
 from zoo.errors import ZooError, ZooUsageError
 from zoo.export_api import Exporter, ExportOptions
@@ -68,6 +70,20 @@ def copy_metadata(source: onnx.ModelProto, target: onnx.ModelProto, **changes: s
     set_metadata(target, {**{p.key: p.value for p in source.metadata_props}, **changes})
 
 
+def save_onnx(model: onnx.ModelProto, path: Path) -> None:
+    """``onnx.save`` with ``graph_sha256`` (of the serialised graph: every weight and node) in the
+    metadata, so the runtime can tell a damaged file from a good one."""
+    import onnx
+
+    from zoo.runtime.predict import graph_digest
+
+    digest = hashlib.sha256(model.graph.SerializeToString()).hexdigest()
+    copy_metadata(model, model, graph_sha256=digest)
+    onnx.save(model, str(path))
+    if graph_digest(path) != digest:  # protobuf serialises a graph the same way standalone and nested
+        raise ZooError(f"{path}: the saved graph does not hash as serialised (protobuf changed?)")
+
+
 def check_onnx(path: Path) -> None:
     """Full ``onnx.checker`` check (with shape inference); one-line error naming the file."""
     import onnx
@@ -82,6 +98,8 @@ class OnnxExporter(Exporter):
     name = "onnx"
     suffix = ".onnx"
     description = "ONNX model + softmax, metadata for the torch-free runtime (zoo.runtime)"
+    input_dtypes = ("float32", "uint8")
+    runtime = "onnxruntime"
 
     def export(
         self, model: nn.Module, config: dict[str, Any], out_path: Path, options: ExportOptions
@@ -112,7 +130,9 @@ class OnnxExporter(Exporter):
                                   **common)
         proto = onnx.load(str(out_path))
         set_metadata(proto, metadata(config, opset=str(opset), precision="fp32"))
-        onnx.save(proto, str(out_path))
+        if options.input_dtype == "uint8":
+            uint8_input.add(proto, options.input_layout)
+        save_onnx(proto, out_path)
         return out_path
 
     def check(self, path: Path) -> None:

@@ -277,7 +277,7 @@ def test_exporters_import_without_torch() -> None:
     code = ("import sys; import exporters; from zoo.export_api import exporters as e; names = sorted(e()); "
             "assert 'torch' not in sys.modules, 'torch imported'; print(names)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "['onnx', 'torchscript']"
+    assert out.stdout.strip() == "['onnx', 'ort', 'torchscript']"
 
 
 def test_calibration_images_are_preprocessed_like_eval(trained: Path) -> None:

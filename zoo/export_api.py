@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from zoo.runtime.onnx_predictor import RuntimePredictor
 
 QUANTIZE_CHOICES = ("int8",)
+INPUT_DTYPES = ("float32", "uint8")  # what an artefact's input is (see ExportOptions.input_dtype)
+INPUT_LAYOUTS = ("NHWC", "NCHW")  # of a uint8 input; float32 input is always NCHW
 INT8_SCHEMES = ("auto", "s8s8", "u8s8")  # activations/weights signedness (see exporters/quantize.py)
 
 
@@ -44,6 +46,11 @@ class ExportOptions:
     batch_size: int = 2  # tracing batch; >= 2 so a dynamic batch axis cannot freeze to 1
     opset: int | None = None
     dynamo: bool = False
+    # float32: normalised NCHW, preprocessed outside the graph (zoo.runtime.predict). uint8: frames
+    # as a camera or decoder gives them, at the crop size, in ``input_layout``; scaling,
+    # normalisation, layout and channel conversion happen inside the graph.
+    input_dtype: str = "float32"
+    input_layout: str = "NHWC"
 
 
 class Exporter:
@@ -52,11 +59,17 @@ class Exporter:
 
     ``load`` returns the artefact in its own runtime with the same ``predict`` API as
     ``zoo.runtime.OnnxPredictor``; ``export()`` validates through it. Return None from
-    ``load`` for a format that cannot run here, and validation is skipped with a note."""
+    ``load`` for a format that cannot run here, and validation is skipped with a note.
+
+    ``input_dtypes`` says which ``ExportOptions.input_dtype`` values the format can write (others
+    are refused before anything is exported). ``runtime`` names what runs the artefact; only
+    "onnxruntime" artefacts go into a ``--bundle`` (its predict.py is onnxruntime, numpy, Pillow)."""
 
     name: str = ""
     suffix: str = ""
     description: str = ""
+    input_dtypes: tuple[str, ...] = ("float32",)
+    runtime: str = ""
 
     def export(
         self, model: nn.Module, config: dict[str, Any], out_path: Path, options: ExportOptions
@@ -71,6 +84,22 @@ class Exporter:
         """The artefact in its own runtime, for validation and ``zoo predict``."""
         return None
 
+    def derive(self, onnx_path: Path, out_path: Path) -> Path:
+        """Convert an already validated ONNX file (the int8 or fp16 one) into this format.
+        Formats that convert from ONNX override it (see ``derives``); the others are written
+        from the PyTorch model only."""
+        raise NotImplementedError
+
+    @property
+    def derives(self) -> bool:
+        """Whether this format also converts the int8 and fp16 ONNX files (overrides ``derive``)."""
+        return type(self).derive is not Exporter.derive
+
+    def finish(self, kept: list[Path]) -> list[ArtefactReport]:
+        """Called once after every artefact of this format was kept (``kept``, in order); may write
+        companion files (say, a build configuration) and report them."""
+        return []
+
 
 @dataclass
 class ArtefactReport:
@@ -84,6 +113,8 @@ class ArtefactReport:
     gate: dict[str, Any] | None = None
     kept: bool = True
     note: str = ""
+    runtime: str = ""  # what runs it ("onnxruntime", "torch"); "" for companion files
+    precision: str = ""  # fp32, int8, fp16 ("" for companion files)
 
 
 @dataclass
