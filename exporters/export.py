@@ -66,7 +66,8 @@ def _formats(
                 + ", ".join(n for n, e in exporters().items() if e.runtime == "onnxruntime"))
     if (quantize or half) and "onnx" not in names:
         names.append("onnx")  # int8 and fp16 are derived from the validated fp32 ONNX file
-    return list(dict.fromkeys(names))
+    # onnx first: formats that convert ONNX files (ort) then convert it instead of exporting again
+    return sorted(dict.fromkeys(names), key=lambda n: n != "onnx")
 
 
 def _input_options(input_dtype: str, input_layout: str | None) -> tuple[str, str]:
@@ -154,7 +155,10 @@ def export(
             exporter: Exporter = exporter, tmp: Path = tmp, final: Path = final, entry: ArtefactReport = entry
         ) -> None:
             try:
-                exporter.export(model, config, tmp, options)
+                if exporter.derives and kept.get("onnx"):
+                    exporter.derive(kept["onnx"][0], tmp)  # the fp32 ONNX file just validated
+                else:
+                    exporter.export(model, config, tmp, options)
                 exporter.check(tmp)
                 if images is not None:
                     entry.validation = val.validate(exporter, tmp, model, spec, images, batch_size, tol=tol)

@@ -9,7 +9,6 @@ opts in to torch.export.
 from __future__ import annotations
 
 import functools
-import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -72,16 +71,23 @@ def copy_metadata(source: onnx.ModelProto, target: onnx.ModelProto, **changes: s
 
 def save_onnx(model: onnx.ModelProto, path: Path) -> None:
     """``onnx.save`` with ``graph_sha256`` (of the serialised graph: every weight and node) in the
-    metadata, so the runtime can tell a damaged file from a good one."""
+    metadata, so the runtime can tell a damaged file from a good one. The model is serialised
+    once (a VGG is half a gigabyte): the digest entry is appended to the bytes as one more
+    ``metadata_props`` record, which protobuf reads as part of the same repeated field."""
     import onnx
 
-    from zoo.runtime.predict import graph_digest
+    from zoo.runtime.predict import serialized_graph_digest
 
-    digest = hashlib.sha256(model.graph.SerializeToString()).hexdigest()
-    copy_metadata(model, model, graph_sha256=digest)
-    onnx.save(model, str(path))
-    if graph_digest(path) != digest:  # protobuf serialises a graph the same way standalone and nested
-        raise ZooError(f"{path}: the saved graph does not hash as serialised (protobuf changed?)")
+    kept = [(p.key, p.value) for p in model.metadata_props if p.key != "graph_sha256"]
+    set_metadata(model, dict(kept))
+    data = model.SerializeToString()
+    digest = serialized_graph_digest(data)
+    if digest is None:
+        raise ZooError(f"{path}: the model has no graph to save")
+    extra = onnx.ModelProto()
+    extra.metadata_props.add(key="graph_sha256", value=digest)
+    path.write_bytes(data + extra.SerializeToString())
+    model.metadata_props.add(key="graph_sha256", value=digest)  # the in-memory model says the same
 
 
 def check_onnx(path: Path) -> None:

@@ -71,9 +71,9 @@ def random_run(tmp: Path, arch: str, size: int) -> Path:
 def test_every_architecture_exports_to_both_formats_and_validates(arch: str, tmp_path: Path) -> None:
     spec = zoo.get_spec(arch)
     size = max(32, spec.min_image_size)
-    report = export(random_run(tmp_path, arch, size), formats=["onnx", "torchscript"], val_images=6)
-    assert [a.format for a in report.artefacts] == ["onnx", "torchscript"]
-    for artefact in report.artefacts:
+    report = export(random_run(tmp_path, arch, size), formats=["onnx", "torchscript", "ort"], val_images=6)
+    assert [a.format for a in report.artefacts] == ["onnx", "torchscript", "ort", "ort-operators"]
+    for artefact in report.artefacts[:3]:
         v = artefact.validation
         assert v is not None and v["passed"], (arch, artefact.format, v)
         assert v["batches"] == [1, 5] and v["max_abs_diff"] <= 1e-4 and v["top1_agreement"] == 100.0

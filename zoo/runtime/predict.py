@@ -269,43 +269,48 @@ def is_ort_format(path: str | Path) -> bool:
 
 def graph_digest(path: str | Path) -> str | None:
     """sha256 of an ONNX file's serialised graph (field 7 of ModelProto: every weight and node),
-    found by walking the protobuf's top-level fields; None when the file has no graph.
-
-    The metadata (field 14) is outside what is hashed, so the digest can travel in it."""
+    or None when the file has no graph. The metadata (field 14) is outside what is hashed, so the
+    digest can travel in it."""
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
         view = memoryview(data)
         try:
-            pos, end = 0, len(data)
-
-            def varint() -> int:
-                nonlocal pos
-                value = shift = 0
-                while pos < end:
-                    byte = data[pos]
-                    pos += 1
-                    value |= (byte & 0x7F) << shift
-                    if byte < 0x80:
-                        return value
-                    shift += 7
-                raise ValueError("truncated varint")
-
-            while pos < end:
-                key = varint()
-                field, wire = key >> 3, key & 7
-                if wire == 0:
-                    varint()
-                elif wire in (1, 5):
-                    pos += 8 if wire == 1 else 4
-                elif wire == 2:
-                    length = varint()
-                    if field == 7:
-                        return hashlib.sha256(view[pos : pos + length]).hexdigest()
-                    pos += length
-                else:
-                    raise ValueError(f"unexpected wire type {wire}")
-            return None
+            return serialized_graph_digest(view)
         finally:
             view.release()
+
+
+def serialized_graph_digest(data: memoryview | bytes) -> str | None:
+    """``graph_digest`` of a serialised ModelProto, found by walking its top-level protobuf fields."""
+    view = memoryview(data)
+    pos, end = 0, len(view)
+
+    def varint() -> int:
+        nonlocal pos
+        value = shift = 0
+        while pos < end:
+            byte = view[pos]
+            pos += 1
+            value |= (byte & 0x7F) << shift
+            if byte < 0x80:
+                return value
+            shift += 7
+        raise ValueError("truncated varint")
+
+    while pos < end:
+        key = varint()
+        field, wire = key >> 3, key & 7
+        if wire == 0:
+            varint()
+        elif wire in (1, 5):
+            pos += 8 if wire == 1 else 4
+        elif wire == 2:
+            length = varint()
+            if field == 7:
+                return hashlib.sha256(view[pos : pos + length]).hexdigest()
+            pos += length
+        else:
+            raise ValueError(f"unexpected wire type {wire}")
+    return None
 
 
 # ---------------------------------------------------------------- predictors
