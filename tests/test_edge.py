@@ -273,14 +273,15 @@ def test_uint8_graph_converts_rgb_frames_as_pillow_does(edge_export: Path, float
 def test_uint8_nchw_on_an_rgb_model(tmp_path: Path) -> None:
     run_dir = random_run(tmp_path, "resnet20", 32)
     report = export(run_dir, formats="onnx", input_dtype="uint8", input_layout="nchw", quantize="int8",
-                    force=True, calib_images=16, val_images=8)
-    fp32 = report.artefacts[0]
+                    force=True, half=True, calib_images=16, val_images=8)
+    fp32, fp16, int8 = report.artefacts
     assert fp32.validation["passed"] and fp32.validation["max_abs_diff"] < 1e-5
+    assert fp16.precision == "fp16" and fp16.validation["passed"] and int8.precision == "int8" and int8.kept
     predictor = OnnxPredictor(fp32.path)
     assert predictor.input == {"dtype": "uint8", "layout": "NCHW", "channels": 3}
     assert predictor.session.get_inputs()[0].shape == ["batch", 3, 32, 32]
-    int8 = OnnxPredictor(report.artefacts[1].path)
-    assert int8.input == predictor.input and report.artefacts[1].kept
+    for other in (fp16, int8):
+        assert OnnxPredictor(other.path).session.get_inputs()[0].shape == ["batch", 3, 32, 32]
 
 
 @pytest.mark.parametrize(
