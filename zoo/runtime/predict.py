@@ -150,8 +150,15 @@ def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
 # ---------------------------------------------------------------- the model's metadata
 
 def _one_line(exc: BaseException, limit: int = 200) -> str:
-    text = " ".join(str(exc).split())
-    return text[:limit] if text else type(exc).__name__
+    """An exception's message on one line; past ``limit`` it ends at the last full sentence that
+    fits (or the last whole word, with "..."), as zoo.errors.error_head does."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    if cut.rfind(". ") > 0:
+        return cut[: cut.rfind(". ") + 1]
+    return cut[: cut.rfind(" ")].rstrip(",;:") + "..." if " " in cut else cut
 
 
 def _is_int(value: Any) -> bool:
@@ -408,7 +415,7 @@ def _runtime_error(path: Path, exc: BaseException) -> str:
         return (f"{path}: ORT format version {newer.group(1)} is newer than onnxruntime {ort.__version__} "
                 "reads (a newer onnxruntime converted it); convert the .onnx file with this onnxruntime, "
                 "or install the newer one")
-    return f"{path}: not a loadable ONNX model ({text[:200]})"
+    return f"{path}: not a loadable ONNX model ({_one_line(ValueError(text))})"
 
 
 class OnnxPredictor(RuntimePredictor):
