@@ -111,7 +111,7 @@ def main() -> None:
         f"Model: {config['arch']} at {config['preprocessing']['crop']} px, {config['num_classes']} classes "
         f"(trained on digits), `zoo export RUN --quantize int8 --bundle` (int8 top-1 "
         f"{gate['int8_top1']:.2f}% vs fp32 {gate['fp32_top1']:.2f}%). Load average {load[0]:.2f} before "
-        f"the cold starts, {load_after[0]:.2f} after.",
+        f"the cold starts, {load_after[0]:.2f} after.  ",
         *([f"**Note:** {args.note}"] if args.note else []), "",
         "| what | figure |", "|---|---:|",
         f"| bundle on disk (`du -sk`: {files}) | {sizes['bundle']:.2f} MB |",

@@ -33,7 +33,7 @@ def export(
         None, help="Run directory, or a checkpoint (.pt) inside one [default: the newest run in ./runs]."),
     formats: list[str] = typer.Option(
         ["onnx"], "--format", "-f",
-        help="A registered exporter (onnx, torchscript, or a plugin's: see 'zoo plugins'), or 'all'. "
+        help="A registered exporter (onnx, torchscript, ort, or a plugin's: see 'zoo plugins'), or 'all'. "
              "Repeat or comma-separate for several.",
     ),
     out: Path | None = typer.Option(None, "--out", help="Output folder [default: RUN_DIR/export]."),
