@@ -15,7 +15,9 @@ import zoo
 @zoo.hookimpl
 def zoo_register_exporters(register: Callable[[Any], None]) -> None:
     from exporters.onnx import OnnxExporter
+    from exporters.ort import OrtExporter
     from exporters.torchscript import TorchScriptExporter
 
     register(TorchScriptExporter())
     register(OnnxExporter())
+    register(OrtExporter())

@@ -22,6 +22,7 @@ def metadata(config: dict[str, Any], **extra: Any) -> dict[str, str]:
         "std": json.dumps(list(spec["std"])),
         "input_size": str(spec["crop"]),
         "channels": str(spec["channels"]),
+        "input": json.dumps({"dtype": "float32", "layout": "NCHW", "channels": int(spec["channels"])}),
         "arch": str(config["arch"]),
         "zoo_version": __version__,
         **extra,

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from exporters.onnx import check_onnx, copy_metadata
+from exporters import uint8_input
+from exporters.onnx import check_onnx, copy_metadata, save_onnx
 from exporters.validate import LabelledImages, compare, first_line, summary, torch_probs
 from zoo.errors import ZooError
 from zoo.export_api import ArtefactReport, keep_if, temp_path
@@ -32,13 +33,16 @@ def convert_fp16(fp32: Path, out: Path) -> None:
     from onnxruntime.transformers.onnx_model import OnnxModel
 
     source = onnx.load(str(fp32))
+    contract = uint8_input.strip(source)  # a uint8 front is converted as float32 NCHW, then put back
     try:
         half = convert_float_to_float16(source, keep_io_types=True, op_block_list=["Softmax"])
         OnnxModel(half).topological_sort()  # the converter appends its input casts at the end
     except Exception as exc:
         raise ZooError(f"{fp32}: fp16 conversion failed ({first_line(exc)})") from None
     copy_metadata(source, half, precision="fp16")
-    onnx.save(half, str(out))
+    if contract is not None:
+        uint8_input.add(half, contract["layout"])
+    save_onnx(half, out)
 
 
 def export_fp16(
@@ -50,7 +54,7 @@ def export_fp16(
     if "CUDAExecutionProvider" not in ort.get_available_providers():
         warnings.warn("fp16 ONNX is for GPU execution providers; on CPU it is usually slower than fp32",
                       stacklevel=2)
-    entry = ArtefactReport("onnx-fp16", str(final))
+    entry = ArtefactReport("onnx-fp16", str(final), runtime="onnxruntime", precision="fp16")
     tmp = temp_path(final)
     start = time.perf_counter()
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from exporters import uint8_input
 from exporters.common import metadata, quiet_torch
 from zoo.errors import ZooError, ZooUsageError
 from zoo.export_api import Exporter, ExportOptions
@@ -68,6 +69,27 @@ def copy_metadata(source: onnx.ModelProto, target: onnx.ModelProto, **changes: s
     set_metadata(target, {**{p.key: p.value for p in source.metadata_props}, **changes})
 
 
+def save_onnx(model: onnx.ModelProto, path: Path) -> None:
+    """``onnx.save`` with ``graph_sha256`` (of the serialised graph: every weight and node) in the
+    metadata, so the runtime can tell a damaged file from a good one. The model is serialised
+    once (a VGG is half a gigabyte): the digest entry is appended to the bytes as one more
+    ``metadata_props`` record, which protobuf reads as part of the same repeated field."""
+    import onnx
+
+    from zoo.runtime.predict import serialized_graph_digest
+
+    kept = [(p.key, p.value) for p in model.metadata_props if p.key != "graph_sha256"]
+    set_metadata(model, dict(kept))
+    data = model.SerializeToString()
+    digest = serialized_graph_digest(data)
+    if digest is None:
+        raise ZooError(f"{path}: the model has no graph to save")
+    extra = onnx.ModelProto()
+    extra.metadata_props.add(key="graph_sha256", value=digest)
+    path.write_bytes(data + extra.SerializeToString())
+    model.metadata_props.add(key="graph_sha256", value=digest)  # the in-memory model says the same
+
+
 def check_onnx(path: Path) -> None:
     """Full ``onnx.checker`` check (with shape inference); one-line error naming the file."""
     import onnx
@@ -82,6 +104,8 @@ class OnnxExporter(Exporter):
     name = "onnx"
     suffix = ".onnx"
     description = "ONNX model + softmax, metadata for the torch-free runtime (zoo.runtime)"
+    input_dtypes = ("float32", "uint8")
+    runtime = "onnxruntime"
 
     def export(
         self, model: nn.Module, config: dict[str, Any], out_path: Path, options: ExportOptions
@@ -112,7 +136,9 @@ class OnnxExporter(Exporter):
                                   **common)
         proto = onnx.load(str(out_path))
         set_metadata(proto, metadata(config, opset=str(opset), precision="fp32"))
-        onnx.save(proto, str(out_path))
+        if options.input_dtype == "uint8":
+            uint8_input.add(proto, options.input_layout)
+        save_onnx(proto, out_path)
         return out_path
 
     def check(self, path: Path) -> None:

@@ -14,16 +14,20 @@ so ``auto`` (the default, ``zoo.export_api.resolve_int8_scheme``) picks U8S8 on 
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import statistics
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from exporters.onnx import INPUT_NAME, check_onnx, copy_metadata
+from exporters import uint8_input
+from exporters.onnx import INPUT_NAME, check_onnx, copy_metadata, save_onnx
 from exporters.validate import LabelledImages, first_line, validation_batch
 from zoo.errors import ZooError
 from zoo.export_api import ArtefactReport, keep_if, temp_path
@@ -49,37 +53,68 @@ def _reader(arrays: list[np.ndarray]) -> Any:
     return Reader()
 
 
+@contextlib.contextmanager
+def quantiser_logs_as_warnings() -> Iterator[None]:
+    """onnxruntime's quantisation tools log through the root logger (``logging.warning``), which
+    with no handler set up prints ``WARNING:root:...`` on stderr and installs a handler for good.
+    While quantising, collect those records instead and re-issue each distinct message as a
+    Python warning, which the zoo CLI prints as one ``warning:`` line."""
+    records: list[logging.LogRecord] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    root = logging.getLogger()
+    handler = Collect(logging.WARNING)
+    root.addHandler(handler)  # the root logger has a handler now, so logging.warning adds none
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        for message in dict.fromkeys(r.getMessage() for r in records):
+            warnings.warn(f"onnxruntime quantisation: {message}", stacklevel=3)
+
+
 def quantize_file(
     fp32: Path, out: Path, calib: list[np.ndarray], per_channel: bool, scheme: str = "s8s8"
 ) -> None:
-    """fp32 ONNX -> int8 QDQ ONNX at ``out``, metadata copied (precision=int8)."""
+    """fp32 ONNX -> int8 QDQ ONNX at ``out``, metadata copied (precision=int8).
+
+    ``calib`` holds normalised float32 CHW arrays: a uint8-input model is quantised as its float
+    graph, and gets its uint8 front back afterwards."""
     import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quant_pre_process, quantize_static
 
     if not calib:
         raise ZooError(f"{fp32}: no calibration images")
+    source = onnx.load(str(fp32))
     with tempfile.TemporaryDirectory(prefix="zoo-quant-") as work:
-        pre, quant = Path(work) / "pre.onnx", Path(work) / "quant.onnx"
+        plain, pre, quant = Path(work) / "float.onnx", Path(work) / "pre.onnx", Path(work) / "quant.onnx"
+        contract = uint8_input.strip(source)
+        onnx.save(source, str(plain))
         try:
-            quant_pre_process(str(fp32), str(pre))
-            softmax = [n.name for n in onnx.load(str(pre)).graph.node if n.op_type == "Softmax"]
-            quantize_static(
-                str(pre), str(quant), _reader(calib), quant_format=QuantFormat.QDQ,
-                activation_type=QuantType.QInt8 if scheme == "s8s8" else QuantType.QUInt8,
-                weight_type=QuantType.QInt8, per_channel=per_channel,
-                nodes_to_exclude=softmax,
-            )
+            with quantiser_logs_as_warnings():
+                quant_pre_process(str(plain), str(pre))
+                softmax = [n.name for n in onnx.load(str(pre)).graph.node if n.op_type == "Softmax"]
+                quantize_static(
+                    str(pre), str(quant), _reader(calib), quant_format=QuantFormat.QDQ,
+                    activation_type=QuantType.QInt8 if scheme == "s8s8" else QuantType.QUInt8,
+                    weight_type=QuantType.QInt8, per_channel=per_channel,
+                    nodes_to_exclude=softmax,
+                )
         except ZooError:
             raise
         except Exception as exc:
             raise ZooError(f"{fp32}: int8 quantisation failed "
                            f"({type(exc).__name__}: {first_line(exc)})") from None
         model = onnx.load(str(quant))
-    source = onnx.load(str(fp32))
     granularity = "per-channel" if per_channel else "per-tensor"
     copy_metadata(source, model, precision="int8",
                   quantization=f"static QDQ {scheme.upper()} {granularity}, {len(calib)} calibration images")
-    onnx.save(model, str(out))
+    if contract is not None:
+        uint8_input.add(model, contract["layout"])
+    save_onnx(model, out)
 
 
 def top1(probs: np.ndarray, labels: list[int]) -> float:
@@ -104,7 +139,7 @@ def quantize_int8(
     force: bool = False,
 ) -> ArtefactReport:
     """Quantise, check, gate on top-1; the file lands at ``final`` only when kept."""
-    entry = ArtefactReport("onnx-int8", str(final))
+    entry = ArtefactReport("onnx-int8", str(final), runtime="onnxruntime", precision="int8")
     tmp = temp_path(final)
     start = time.perf_counter()
     try:

@@ -26,6 +26,7 @@ class TorchScriptExporter(Exporter):
     name = "torchscript"
     suffix = ".pt"
     description = "torch.jit.script Predictor (softmax, class names); runs with torch.jit.load"
+    runtime = "torch"
 
     def export(
         self, model: nn.Module, config: dict[str, Any], out_path: Path, options: ExportOptions

@@ -14,9 +14,9 @@ from PIL import Image
 from test_export import digits_run
 from typer.testing import CliRunner
 
+from exporters.export import export
 from zoo.cli import app
 from zoo.errors import ZooError
-from zoo.export_api import export
 from zoo.runtime.onnx_predictor import OnnxPredictor, Prediction, expand_inputs
 from zoo.runtime.preprocess import ImageError
 

@@ -33,7 +33,7 @@ _LAZY = {
     "train": "zoo.training.api:train",
     "evaluate": "zoo.training.api:evaluate",
     "lr_find": "zoo.training.lr_find:lr_find",
-    "export": "zoo.export_api:export",
+    "export": "exporters.export:export",
 }
 
 

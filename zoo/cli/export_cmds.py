@@ -16,6 +16,7 @@ from zoo.errors import ZooError, ZooUsageError
 from zoo.output import console, printable
 
 TORCHSCRIPT_SUFFIXES = (".pt", ".pth", ".ts")
+ONNXRUNTIME_SUFFIXES = (".onnx", ".ort")
 
 
 def _latest(what: str) -> Path:
@@ -32,7 +33,7 @@ def export(
         None, help="Run directory, or a checkpoint (.pt) inside one [default: the newest run in ./runs]."),
     formats: list[str] = typer.Option(
         ["onnx"], "--format", "-f",
-        help="A registered exporter (onnx, torchscript, or a plugin's: see 'zoo plugins'), or 'all'. "
+        help="A registered exporter (onnx, torchscript, ort, or a plugin's: see 'zoo plugins'), or 'all'. "
              "Repeat or comma-separate for several.",
     ),
     out: Path | None = typer.Option(None, "--out", help="Output folder [default: RUN_DIR/export]."),
@@ -50,6 +51,15 @@ def export(
         "auto", "--int8-scheme", help="int8 activations/weights: auto (u8s8 on x86-64), s8s8, u8s8."),
     half: bool = typer.Option(False, "--half", help="Also write model.fp16.onnx (for GPU providers)."),
     dynamo: bool = typer.Option(False, "--dynamo", help="Use the torch.export-based ONNX exporter."),
+    input_dtype: str = typer.Option(
+        "float32", "--input",
+        help="Model input: float32 (normalised NCHW) or uint8 (camera frames at the crop size; "
+             "scaling, mean/std, layout and grayscale conversion inside the graph). onnx and ort only."),
+    layout: str | None = typer.Option(None, "--layout", help="uint8 input layout: NHWC [default] or NCHW."),
+    bundle: bool = typer.Option(
+        False, "--bundle",
+        help="Also write export/bundle/ (+ bundle.tar.gz): model, standalone predict.py "
+             "(onnxruntime + numpy + Pillow), requirements.txt, README."),
     no_validate: bool = typer.Option(False, "--no-validate", help="Skip the comparison with PyTorch."),
     tol: float = typer.Option(1e-4, "--tol", help="Max abs difference of probabilities allowed."),
     max_drop: float = typer.Option(1.0, "--max-drop", help="int8: max top-1 drop (points) to keep it."),
@@ -57,8 +67,8 @@ def export(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Export a trained run to validated predictors (softmax, class names, preprocessing metadata)."""
+    from exporters.export import export as run_export
     from zoo.export_api import ExportRefused
-    from zoo.export_api import export as run_export
     from zoo.registry import check_positive
 
     check_positive("--calib-images", calib_images)
@@ -71,8 +81,8 @@ def export(
             target, formats=chosen, out=out, checkpoint=checkpoint, image_size=image_size,
             batch_size=batch_size, opset=opset, dynamo=dynamo, validate=not no_validate, tol=tol,
             quantize=quantize, calib_data=calib_data, calib_images=calib_images, per_channel=per_channel,
-            int8_scheme=int8_scheme,
-            half=half, max_drop=max_drop, force=force, log=log,
+            int8_scheme=int8_scheme, half=half, max_drop=max_drop, force=force, input_dtype=input_dtype,
+            input_layout=layout, bundle=bundle, log=log,
         )
     except ExportRefused as exc:
         _show(exc.report.as_dict(), as_json)
@@ -98,21 +108,25 @@ def _show(report: dict[str, Any], as_json: bool) -> None:
             check = (f"accuracy gate: top-1 fp32 {g['fp32_top1']:.2f}% -> int8 {g['int8_top1']:.2f}% "
                      f"(drop {g['drop']:.2f}, max {g['max_drop']}) on {g['images']} images of {g['source']}; "
                      f"{g['speedup_batch8']:.2f}x fp32 speed at batch 8")
+        elif a["validation"] and "summary" in a["validation"]:
+            check = a["validation"]["summary"]
         elif a["validation"]:
             v = a["validation"]
             check = summary(v) + (f"; top-1 on those {v['images']} images {v['runtime_top1']:.2f}% "
                                   f"(torch {v['torch_top1']:.2f}%)" if "runtime_top1" in v else "")
+        elif not a["runtime"]:
+            check = ""  # a companion file (a build config, the bundle): its note says what it is
         else:
             check = "not validated (--no-validate)"
         status = "[green]kept[/green]" if a["kept"] else "[red]refused[/red]"
         if a["note"]:
-            check += f"; {a['note']}"
+            check += f"; {a['note']}" if check else a["note"]
         table.add_row(Path(a["path"]).name, f"{a['bytes'] / 1e6:.2f} MB" if a["kept"] else "-", status, check)
     console().print(table)
 
 
 def _load_predictor(model: Path, threads: int | None) -> Any:
-    if model.suffix.lower() == ".onnx":
+    if model.suffix.lower() in ONNXRUNTIME_SUFFIXES:
         from zoo.runtime.onnx_predictor import OnnxPredictor
 
         return OnnxPredictor(model, threads=threads)
@@ -120,7 +134,7 @@ def _load_predictor(model: Path, threads: int | None) -> Any:
         from exporters.predictor import TorchScriptPredictor
 
         return TorchScriptPredictor(model, threads=threads)
-    raise ZooUsageError(f"{model}: unknown model format (expected .onnx, or .pt for TorchScript)")
+    raise ZooUsageError(f"{model}: unknown model format (expected .onnx or .ort, or .pt for TorchScript)")
 
 
 def _split_model(paths: list[Path]) -> tuple[Path, list[Path]]:
@@ -148,9 +162,9 @@ def _exported_model(run: Path) -> Path:
 def predict(
     paths: list[Path] = typer.Argument(
         ..., metavar="[MODEL] INPUT...",
-        help="An exported predictor (model.onnx: torch-free, or model.pt) or a run directory (its "
-             "export/model.onnx), then image files and/or folders. Without a model: the most recent "
-             "run's export/model.onnx."),
+        help="An exported predictor (model.onnx or model.ort: torch-free, or model.pt) or a run "
+             "directory (its export/model.onnx), then image files and/or folders. Without a model: the "
+             "most recent run's export/model.onnx."),
     top_k: int = typer.Option(3, "--top-k", "-k", help="Classes to show per image."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
     batch_size: int = typer.Option(8, "--batch-size", help="Images per inference call."),
