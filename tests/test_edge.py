@@ -158,7 +158,7 @@ def test_bad_metadata_is_one_error_line(float_export: Path, tmp_path: Path, key:
     image = Image.new("L", (8, 8))
     image.save(tmp_path / "x.png")
     result = runner.invoke(app, ["predict", str(bad), str(tmp_path / "x.png")])
-    assert result.exit_code == 1 and result.stderr == f"error: {info.value}\n"
+    assert result.exit_code == 2 and result.stderr == f"error: {info.value}\n"
 
 
 def test_a_damaged_weight_is_caught_by_the_graph_checksum(float_export: Path, tmp_path: Path) -> None:
@@ -365,7 +365,7 @@ def test_an_ort_file_from_a_newer_onnxruntime_is_one_error_line(edge_export: Pat
     newer = newer_ort(edge_export / "model.int8.ort", tmp_path / "newer.ort")
     image = str(expand_inputs([pngs])[0])
     result = runner.invoke(app, ["predict", str(newer), image])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.stderr == (f"error: {newer}: ORT format version 9 is newer than onnxruntime "
                              f"{onnxruntime.__version__} reads (a newer onnxruntime converted it); "
                              "convert the .onnx file with this onnxruntime, or install the newer one\n")
@@ -481,7 +481,7 @@ def test_bundle_reports_bad_files_and_goes_on(bundle_python: Path, edge_export: 
     assert errors[3] == "error: 3 of 4 image(s) could not be read" and len(errors) == 4
     newer = newer_ort(edge_export / "model.int8.ort", tmp_path / "newer.ort")
     refused = _predict_py(bundle_python, edge_export / "bundle", str(good), "--model", str(newer))
-    assert refused.returncode == 1 and refused.stderr.count("\n") == 1
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1
     assert refused.stderr.startswith(f"error: {newer}: ORT format version 9 is newer than onnxruntime")
     usage = _predict_py(bundle_python, edge_export / "bundle", str(good), "--top-k", "0")
     assert usage.returncode == 2 and usage.stderr == "error: --top-k must be a positive integer, got 0\n"

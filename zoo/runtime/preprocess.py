@@ -17,10 +17,11 @@ from zoo.runtime.predict import (
     open_image,
     preprocess,
     resize_crop,
+    silence_libtiff,
     to_mode,
 )
 
 _INTERPOLATION = INTERPOLATION  # the name zoo.data imports
 
 __all__ = ["INTERPOLATION", "ImageError", "model_input", "normalize", "open_image", "preprocess",
-           "resize_crop", "to_mode"]
+           "resize_crop", "silence_libtiff", "to_mode"]
