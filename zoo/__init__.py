@@ -33,6 +33,7 @@ _LAZY = {
     "evaluate": "zoo.training.api:evaluate",
     "lr_find": "zoo.training.lr_find:lr_find",
     "export": "zoo.export_api:export",
+    "tune": "zoo.tuning.study:tune",
 }
 
 
