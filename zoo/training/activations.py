@@ -146,11 +146,15 @@ class ActivationRecorder:
         """An ``on_epoch`` callback: activations.csv is rewritten with everything so far."""
         write_records(self.run_dir / CSV_FILE, self.records)
 
-    def close(self) -> list[Finding]:
-        """Remove every hook, write activations.csv and .png; the unhealthy rows."""
+    def detach(self) -> None:
+        """Remove every hook (the model runs as if the recorder had never been there)."""
         for handle in self._handles + self._row_handles:
             handle.remove()
         self._handles, self._row_handles = [], []
+
+    def close(self) -> list[Finding]:
+        """Remove every hook, write activations.csv and .png; the unhealthy rows."""
+        self.detach()
         if not self.records:
             return []
         write_records(self.run_dir / CSV_FILE, self.records)

@@ -30,7 +30,7 @@ STUDY_FILE = "study.json"
 DB_FILE = "study.db"
 LOCK_FILE = ".lock"
 TRIALS_DIR = "trials"
-SAMPLERS = ("tpe", "random", "grid", "gp")
+SAMPLERS = ("grid", "random", "tpe", "gp")
 PRUNERS = ("median", "halving", "none")
 # may differ on --resume: how long to go on, and how the trials run on this machine
 RESUMABLE = ("trials", "timeout", "quiet", "mlflow", "storage")
@@ -123,10 +123,19 @@ def _open_storage(url: str) -> Any:
     from optuna.storages import RDBStorage
 
     try:
-        return RDBStorage(url, heartbeat_interval=HEARTBEAT_S, heartbeat_stale_trial_callback=_retry_stale)
+        with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna 5
+            warnings.simplefilter("ignore", optuna_warning())
+            return RDBStorage(url, heartbeat_interval=HEARTBEAT_S,
+                              heartbeat_stale_trial_callback=_retry_stale)
     except Exception as exc:  # SQLAlchemy: bad URL, missing driver, unreachable server, ...
         reason = error_head(exc, 200)
         raise ZooUsageError(f"--storage {_hide_password(url)}: cannot open ({reason})") from None
+
+
+def optuna_warning() -> type[Warning]:
+    from optuna.exceptions import ExperimentalWarning
+
+    return ExperimentalWarning
 
 
 def _hide_password(url: str) -> str:
