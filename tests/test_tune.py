@@ -266,3 +266,12 @@ def test_space_errors_without_the_cli() -> None:
     check_space(parse_space("dropout=0.1,0.3"), get_spec("simple_cnn"), {})  # the plain CNN takes it
     with pytest.raises(ZooUsageError, match="only be fixed"):
         check_space(parse_space("workers=0,2"), get_spec("simple_cnn"), {})
+
+
+def test_defaults_epochs_and_space_when_not_given(tmp_path: Path) -> None:
+    # val_split 0.9: 144 training scans, so zoo train's default 30 epochs take seconds
+    summary = zoo.tune("simple_cnn", "digits", out=tmp_path / "s", trials=1, image_size=8, val_split=0.9,
+                       workers=0, threads=1, quiet=True)
+    assert summary.space == default_space(get_spec("simple_cnn")) and summary.sampler == "tpe"
+    (trial,) = summary.trials
+    assert trial.state == "complete" and trial.planned == 30  # zoo train's default for digits

@@ -269,7 +269,7 @@ def tune(
             raise ZooUsageError("--data is required: a directory of class folders or a data set name")
         if out is not None:
             _check_out(Path(out))
-        settings = {**DEFAULTS, **{k: v for k, v in given.items() if v is not None}}
+        settings = {k: DEFAULTS.get(k) if v is None else v for k, v in given.items()}
         settings.update(arch=spec.name, data=_source_id(data), fixed=fixed, study_name=study_name or "",
                         space=space if space is not None else default_space(spec))
     _check_args(settings["sampler"], settings["pruner"], settings["trials"], settings.get("timeout"),
