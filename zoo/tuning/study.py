@@ -379,13 +379,16 @@ def _optimize(
     remaining = settings["trials"] - len(study.get_trials(deepcopy=False, states=finished))
     if remaining <= 0:
         return
-    objective = _Objective(study_dir, settings, params, mlflow)
+    interrupts = _Interrupts()
+    objective = _Objective(study_dir, settings, params, mlflow, interrupts)
     callbacks = [MaxTrialsCallback(settings["trials"], states=finished)]
     if not quiet:
         callbacks.append(_print_trial(settings["metric"], settings["trials"]))
     try:
-        study.optimize(objective, n_trials=remaining, timeout=settings.get("timeout"), catch=(TrialFailed,),
-                       callbacks=callbacks, gc_after_trial=False)
+        with interrupts.installed():
+            study.optimize(objective, n_trials=remaining, timeout=settings.get("timeout"),
+                           catch=(TrialFailed,), callbacks=callbacks, gc_after_trial=False)
+            interrupts.check()  # Ctrl-C while the last trial was being recorded
     except KeyboardInterrupt:
         number = objective.current
         raise TuneInterrupted(
@@ -394,11 +397,68 @@ def _optimize(
         ) from None
 
 
+class _Interrupts:
+    """Ctrl-C lands only while a trial trains (zoo.train then keeps a resumable last.pt). While Optuna
+    writes its database it waits for the next safe point: SQLite interrupted inside a commit keeps its
+    lock, and every later write then fails with "database is locked"."""
+
+    def __init__(self) -> None:
+        self.pending = False
+        self.deferring = True
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.deferring:
+            self.pending = True
+        else:
+            raise KeyboardInterrupt
+
+    def check(self) -> None:
+        if self.pending:
+            self.pending = False
+            raise KeyboardInterrupt
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        import signal
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():  # only the main thread gets signals
+            yield
+            return
+        previous = signal.signal(signal.SIGINT, self._handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    @contextmanager
+    def allowed(self) -> Iterator[None]:
+        """Around training: an interrupt raises at once (one that waited, right here)."""
+        self.check()
+        self.deferring = False
+        try:
+            yield
+        finally:
+            self.deferring = True
+
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Around database writes during training; a waiting interrupt raises after them."""
+        self.deferring = True
+        try:
+            yield
+        finally:
+            self.deferring = False
+        self.check()
+
+
 class _Objective:
     """One trial: a zoo.train run in STUDY_DIR/trials/, reporting each epoch's figure for pruning."""
 
-    def __init__(self, study_dir: Path, settings: dict[str, Any], params: list[Param], mlflow: bool) -> None:
+    def __init__(self, study_dir: Path, settings: dict[str, Any], params: list[Param], mlflow: bool,
+                 interrupts: _Interrupts) -> None:
         self.study_dir, self.settings, self.params, self.mlflow = study_dir, settings, params, mlflow
+        self.interrupts = interrupts
         self.worker = _worker(study_dir)
         self.current: int | None = None
 
@@ -418,13 +478,15 @@ class _Objective:
         trial.set_user_attr("run_dir", str(run_dir))
         trial.set_user_attr("worker", self.worker)
         common = {"on_epoch": lambda row: self._report(trial, row), "quiet": True, "mlflow": self.mlflow}
+        if resume is not None:  # the epochs it finished count again for the pruner
+            self._replay(trial, resume)
         try:
-            if resume is not None:  # the epochs it finished count again for the pruner
-                self._replay(trial, resume)
-                run = train(s["arch"], resume=resume, **common)
-            else:
-                run = train(s["arch"], s["data"], out=run_dir, model_kwargs=model_kwargs or None,
-                            epochs=s["epochs"], seed=s["seed"], **common, **{**s["fixed"], **options})
+            with self.interrupts.allowed():
+                if resume is not None:
+                    run = train(s["arch"], resume=resume, **common)
+                else:
+                    run = train(s["arch"], s["data"], out=run_dir, model_kwargs=model_kwargs or None,
+                                epochs=s["epochs"], seed=s["seed"], **common, **{**s["fixed"], **options})
         except (TrainingInterrupted, KeyboardInterrupt):
             trial.set_user_attr("interrupted", True)
             raise KeyboardInterrupt from None
@@ -443,9 +505,11 @@ class _Objective:
 
         key, epoch = self.settings["metric"], int(row["epoch"])
         value = float(row[key])
-        trial.report(value, epoch)
-        trial.set_user_attr("epochs", epoch)
-        if epoch < self._planned(trial) and trial.should_prune():  # nothing to save after the last epoch
+        with self.interrupts.deferred():
+            trial.report(value, epoch)
+            trial.set_user_attr("epochs", epoch)
+            prune = epoch < self._planned(trial) and trial.should_prune()  # the last epoch saves nothing
+        if prune:
             raise TrialPruned(f"pruned after epoch {row['epoch']} ({key} {value:.4g})")
 
     @staticmethod
