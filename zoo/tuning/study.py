@@ -252,6 +252,7 @@ def tune(
     from zoo.training.api import _source_id
 
     spec = get_spec(arch)
+    arch = spec.name  # a family name ("vgg") means its default member
     try:
         TrainConfig(**fixed).validate()
     except TypeError as exc:
