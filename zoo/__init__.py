@@ -34,6 +34,7 @@ _LAZY = {
     "evaluate": "zoo.training.api:evaluate",
     "lr_find": "zoo.training.lr_find:lr_find",
     "export": "exporters.export:export",
+    "tune": "zoo.tuning.study:tune",
 }
 
 

@@ -293,7 +293,7 @@ def default_summaries(
 # ----------------------------------------------------------------------------- describe
 
 
-def _row_modules(model: nn.Module, depth: int) -> list[tuple[str, nn.Module, int]]:
+def row_modules(model: nn.Module, depth: int) -> list[tuple[str, nn.Module, int]]:
     """Rows: plain containers are see-through; a custom block is one row unless ``depth`` opens
     it (then the block, then its children, indented); leaves are rows."""
     rows: list[tuple[str, nn.Module, int]] = []
@@ -436,7 +436,7 @@ def describe(
 
     rows = []
     last_rf: int | None = None
-    for path, module, level in _row_modules(model, depth):
+    for path, module, level in row_modules(model, depth):
         x_shape, y_shape, tag = seen.get(module, ((), None, None))
         own_params = sum(p.numel() for p in module.parameters())
         is_leaf = not any(True for _ in module.children())

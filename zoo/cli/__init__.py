@@ -74,12 +74,13 @@ def root(
 
 
 def _register_commands() -> None:
-    from zoo.cli import bench_cmds, data_cmds, export_cmds, plugins_cmd, registry_cmds, train_cmds
+    from zoo.cli import bench_cmds, data_cmds, export_cmds, plugins_cmd, registry_cmds, train_cmds, tune_cmds
 
     registry_cmds.register(app)
     plugins_cmd.register(app)
     export_cmds.register(app)
     train_cmds.register(app)
+    tune_cmds.register(app)
     bench_cmds.register(app)
     data_cmds.register(app)
 

@@ -26,9 +26,14 @@ def _given(**options: Any) -> dict[str, Any]:
 def register(app: typer.Typer) -> None:
     @app.command("train", epilog=_EPILOG)
     def train_cmd(
-        arch: str = typer.Argument(..., help="Architecture name (see 'zoo list')."),
+        arch: str | None = typer.Argument(
+            None, help="Architecture name (see 'zoo list'); may come from --config."
+        ),
         data: str | None = typer.Option(
             None, "--data", "-d", help="ImageFolder directory or built-in data set (see 'zoo data list')."
+        ),
+        config: Path | None = typer.Option(
+            None, "--config", help="JSON of options (e.g. zoo tune's best.json); flags override it."
         ),
         out: Path | None = typer.Option(None, "--out", "-o", help="Run directory (default runs/<arch>-<n>)."),
         resume: Path | None = typer.Option(None, "--resume", help="Continue this run from its last.pt."),
@@ -87,10 +92,17 @@ def register(app: typer.Typer) -> None:
         quiet: bool | None = typer.Option(None, "--quiet", "-q", help="No progress output."),
         as_json: bool | None = typer.Option(None, "--json", help="Print the result as JSON on stdout."),
         mlflow: bool | None = typer.Option(None, "--mlflow", help="Log params and metrics to MLflow."),
+        activation_stats: bool | None = typer.Option(
+            None, "--activation-stats", help="Per-layer activation statistics: activations.csv/.png [off]."
+        ),
+        activation_every: int | None = typer.Option(
+            None, "--activation-every", help="Record activation statistics every this many steps [10]."
+        ),
     ) -> None:
         """Train ARCH (a name, or a family such as 'vgg' for its default member) on an image folder
         or a built-in data set; writes a run directory. --quiet prints only the run directory."""
         from zoo.catalog import get_spec
+        from zoo.errors import ZooUsageError
         from zoo.training.config import TrainConfig
 
         options = _given(
@@ -128,12 +140,21 @@ def register(app: typer.Typer) -> None:
             quiet=quiet,
             json=as_json,
             mlflow=mlflow,
+            activation_stats=activation_stats,
+            activation_every=activation_every,
         )
+        model_kwargs = None
+        if config is not None:
+            from zoo.training.config_file import merge_train_config
+
+            arch, data, model_kwargs, options = merge_train_config(config, arch, data, options)
+        if arch is None:
+            raise ZooUsageError("missing ARCH: name an architecture (or give --config FILE with an \"arch\")")
         get_spec(arch)  # a mistyped name or option fails here, before torch is imported
         TrainConfig(**options).validate()
         from zoo.training.api import train
 
-        run = train(arch, data, out=out, resume=resume, root=root, **options)
+        run = train(arch, data, out=out, resume=resume, root=root, model_kwargs=model_kwargs, **options)
         if as_json:
             typer.echo(json.dumps(run.result))
         elif quiet:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import inspect
 import random
 import time
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -84,17 +86,25 @@ def train(
     out: str | Path | None = None,
     resume: str | Path | None = None,
     root: str | Path = "runs",
+    model_kwargs: dict[str, Any] | None = None,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
     **options: Any,
 ) -> Run:
     """Train ``arch`` on ``data`` (an ImageFolder directory or a built-in data set name).
 
     ``options`` are :class:`TrainConfig` fields (``epochs=3, lr=0.01, ...``); unset ones are chosen
     per family and data. ``resume=RUN_DIR`` continues that run from its last completed epoch.
+    ``model_kwargs`` go to the architecture's builder (``se=True``, ``width_mult=0.5``, ...).
+    ``on_epoch(row)`` is called with each epoch's metrics.csv row once that epoch is saved; an
+    exception it raises (``optuna.TrialPruned`` in ``zoo tune``) ends training there, leaves a
+    resumable run directory and propagates to the caller.
     """
     try:
         cfg = TrainConfig(**options).validate()
     except TypeError as exc:
         raise ZooUsageError(f"unknown training option ({exc})") from None
+    if model_kwargs is not None and not isinstance(model_kwargs, dict):
+        raise ZooUsageError(f"model_kwargs must be a mapping of builder options, got {model_kwargs!r}")
     spec = get_spec(arch)
     picked = f"{arch}: the {arch} family's default member, {spec.name}" if spec.name != arch else None
     arch = spec.name
@@ -104,6 +114,9 @@ def train(
     same_data = prior is not None and data is None  # the run's own data, named by its split record
     if prior is not None:
         cfg = _merge_resume(prior, options)
+        if model_kwargs is not None and model_kwargs != prior.config.get("model_kwargs", {}):
+            raise ZooUsageError(f"model options cannot change on --resume (the run used "
+                                f"{prior.config.get('model_kwargs', {})})")
         data = data if data is not None else prior.config["data"]["source"]
     if data is None:
         raise ZooUsageError(
@@ -131,13 +144,13 @@ def train(
     cfg = resolve_options(cfg, defaults, len(splits.train))
     device = resolve_device(cfg.device)
     precision = resolve_precision(cfg.precision, device, defaults.cpu_bf16)
-    if prior is None:
-        check_new_run(spec, splits, cfg, device)
-    else:
+    if prior is not None:
         c = prior.config
         check_trainable(spec, int(c["image_size"]), int(c["in_channels"]), int(c["num_classes"]),
                         c.get("model_kwargs", {}), batch_size=int(cfg.batch_size), device=device)  # type: ignore[arg-type]
-    config = _updated_config(prior, cfg) if prior else new_run_config(spec, data, splits, cfg)
+    else:
+        check_new_run(spec, splits, cfg, device, model_kwargs)
+    config = _updated_config(prior, cfg) if prior else new_run_config(spec, data, splits, cfg, model_kwargs)
     config["runtime"] = {
         "device": device,
         "precision": precision,
@@ -174,6 +187,16 @@ def train(
     state = LoopState()
     if prior is not None and prior.checkpoint is not None:
         state = _restore(parts, prior.checkpoint, cfg, len(train_loader), prior.run_dir / "last.pt")
+    recorder = None
+    if cfg.activation_stats:
+        from zoo.training.activations import ActivationRecorder
+
+        steps = len(train_loader)
+        recorder = ActivationRecorder(parts.model, run_dir, every=cfg.activation_every,
+                                      steps_per_epoch=steps, start_step=state.epoch * steps)
+    callbacks = [recorder.end_epoch] if recorder is not None else []
+    callbacks += [tracker.log_epoch] if tracker is not None else []
+    callbacks += [on_epoch] if on_epoch is not None else []
     reporter = Reporter(cfg.quiet or cfg.json)
     if picked:
         reporter.info(picked)
@@ -196,6 +219,7 @@ def train(
         tracker.log_config(run_dir, config)
     threads_before = torch.get_num_threads()
     claim = None
+    start = time.perf_counter()
     try:
         claim = claim_run_dir(run_dir, fresh=prior is None)  # a second process on this directory is refused
         if cfg.threads:
@@ -206,12 +230,15 @@ def train(
         _write_run_files(run_dir, config, splits, new=prior is None or prior.checkpoint is None)
         state = fit(
             parts, state, cfg, train_loader, val_loader, run_dir, num_classes, meta, reporter,
-            tracker.log_epoch if tracker is not None else None,
+            _chain(callbacks),
         )
         seconds = time.perf_counter() - start
+        activations, recorder = _close_recorder(recorder, reporter, seconds), None
         # still under --threads: the final evaluation is part of the run the user sized
         result = _final_report(run_dir, config, splits.classes, state, val_loader, test_loader, device)
         result.update(train_seconds=seconds, epochs_run=state.epoch, stopped_early=state.stopped_early)
+        if activations is not None:
+            result["activation_stats"] = activations
         atomic_write_json(run_dir / RESULTS_FILE, result)
     except BaseException as exc:
         if tracker is not None:
@@ -219,6 +246,8 @@ def train(
         raise
     finally:
         torch.set_num_threads(threads_before)
+        if recorder is not None:  # stopped by an error: still write what was recorded
+            _close_recorder(recorder, reporter, time.perf_counter() - start)
         if claim is not None:
             claim.release()
     if tracker is not None:
@@ -377,15 +406,24 @@ def _input_shape(spec: ArchSpec, splits: Any, cfg: TrainConfig) -> tuple[int, in
         cfg.in_channels or splits.channels)
 
 
-def check_new_run(spec: ArchSpec, splits: Any, cfg: TrainConfig, device: str) -> None:
+def check_new_run(
+    spec: ArchSpec, splits: Any, cfg: TrainConfig, device: str, model_kwargs: dict[str, Any] | None = None
+) -> None:
     """The builder contract, the image size and the memory it needs (``check_trainable``), before
     the data is decoded at that size or anything is written."""
     size, channels = _input_shape(spec, splits, cfg)
-    check_trainable(spec, size, channels, len(splits.classes), _model_kwargs(spec, size),
+    kwargs = {**_model_kwargs(spec, size), **(model_kwargs or {})}
+    check_trainable(spec, size, channels, len(splits.classes), kwargs,
                     batch_size=int(cfg.batch_size), device=device)  # type: ignore[arg-type]
 
 
-def new_run_config(spec: ArchSpec, data: str | Path, splits: Any, cfg: TrainConfig) -> dict[str, Any]:
+def new_run_config(
+    spec: ArchSpec,
+    data: str | Path,
+    splits: Any,
+    cfg: TrainConfig,
+    model_kwargs: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """config.json of a new run: what rebuilds the model and replays its eval preprocessing."""
     from zoo import __version__
     from zoo.data import eval_preprocessing, norm_stats
@@ -396,7 +434,7 @@ def new_run_config(spec: ArchSpec, data: str | Path, splits: Any, cfg: TrainConf
         "arch": spec.name,
         "num_classes": len(splits.classes),
         "in_channels": in_channels,
-        "model_kwargs": _model_kwargs(spec, image_size),
+        "model_kwargs": {**_model_kwargs(spec, image_size), **(model_kwargs or {})},
         "classes": list(splits.classes),
         "image_size": image_size,
         "preprocessing": eval_preprocessing(image_size, in_channels, mean, std, splits.native_size),
@@ -433,6 +471,37 @@ def _write_run_files(run_dir: Path, config: dict[str, Any], splits: Any, new: bo
     atomic_write_json(run_dir / CLASSES_FILE, config["classes"])
     atomic_write_json(run_dir / SPLIT_FILE, splits.split_record)
     atomic_write_text(run_dir / SKIPPED_FILE, "".join(f"{f}\t{why}\n" for f, why in splits.skipped))
+
+
+def _chain(callbacks: list[Callable[[dict[str, Any]], None]]) -> Callable[[dict[str, Any]], None] | None:
+    """One on_epoch callback calling each in turn (the caller's last: it may stop the run)."""
+    if not callbacks:
+        return None
+
+    def call(row: dict[str, Any]) -> None:
+        for callback in callbacks:
+            callback(row)
+
+    return call
+
+
+def _close_recorder(recorder: Any, reporter: Reporter, seconds: float) -> dict[str, Any] | None:
+    """Write activations.csv/.png, warn about unhealthy layers; the summary for results.json."""
+    if recorder is None:
+        return None
+    from zoo.training.activations import summary_table, warning_text
+
+    findings = recorder.close()
+    if not reporter.quiet and recorder.records:
+        reporter.err.print(summary_table(recorder.records, findings))
+    if findings:
+        warnings.warn(warning_text(findings), UserWarning, stacklevel=3)
+    return {
+        "records": len(recorder.records),
+        "every": recorder.every,
+        "overhead": recorder.seconds / max(seconds, 1e-9),
+        "unhealthy": [vars(f) for f in findings],
+    }
 
 
 def _seed_everything(seed: int) -> None:

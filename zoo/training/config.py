@@ -23,7 +23,10 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 MIXERS = ("mixup", "cutmix", "mixup,cutmix")
 
 # Options that may change when a run is resumed; everything else must match the original run.
-RESUMABLE = ("epochs", "patience", "device", "workers", "threads", "quiet", "json", "mlflow", "compile")
+RESUMABLE = (
+    "epochs", "patience", "device", "workers", "threads", "quiet", "json", "mlflow", "compile",
+    "activation_stats", "activation_every",
+)
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,8 @@ class TrainConfig:
     quiet: bool = False
     json: bool = False
     mlflow: bool = False
+    activation_stats: bool = False  # per-layer activation statistics (zoo.training.activations)
+    activation_every: int = 10  # ... recorded every this many training steps
 
     def validate(self) -> TrainConfig:
         """Raise a one-line ZooUsageError for the first bad option (nothing is written before this)."""
@@ -96,6 +101,9 @@ class TrainConfig:
         _positive_int("--image-size", self.image_size)
         _positive_int("--step-size", self.step_size)
         _positive_int("--threads", self.threads)
+        _positive_int("--activation-every", self.activation_every)
+        if self.activation_stats and self.compile:
+            raise ZooUsageError("--activation-stats cannot be combined with --compile (hooks break graphs)")
         if self.in_channels is not None and self.in_channels not in (1, 3):
             raise ZooUsageError(f"--in-channels must be 1 or 3, got {self.in_channels}")
         if self.workers is not None and (not isinstance(self.workers, int) or self.workers < 0):

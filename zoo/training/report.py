@@ -43,7 +43,7 @@ def write_metrics_csv(path: Path, history: Sequence[dict[str, Any]]) -> None:
     atomic_write_text(path, buf.getvalue())
 
 
-def _save_figure(fig: Any, path: Path) -> None:
+def save_figure(fig: Any, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=100))
@@ -76,7 +76,7 @@ def plot_curves(path: Path, history: Sequence[dict[str, Any]]) -> None:
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    _save_figure(fig, path)
+    save_figure(fig, path)
 
 
 def plot_confusion(
@@ -111,7 +111,7 @@ def plot_confusion(
                 )
     ax.set(xlabel="predicted", ylabel="true", title=title)
     fig.tight_layout()
-    _save_figure(fig, path)
+    save_figure(fig, path)
 
 
 def plural(n: int, noun: str) -> str:

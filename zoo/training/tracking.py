@@ -28,12 +28,14 @@ class MlflowTracker:
             raise ZooUsageError("--mlflow: MLflow is not installed (pip install mlflow)") from None
         self._mlflow: Any = mlflow
         try:
-            self.run = mlflow.start_run(run_name=run_name)
+            # inside another run (zoo tune's study), this one is its child
+            self.run = mlflow.start_run(run_name=run_name, nested=mlflow.active_run() is not None)
         except Exception as exc:  # MLflow raises its own types for a bad URI, store or server
             raise ZooError(f"--mlflow: cannot start an MLflow run ({error_head(exc, 200)})") from None
         self.active = True
 
-    def _call(self, what: str, *args: Any, **kwargs: Any) -> None:
+    def call(self, what: str, *args: Any, **kwargs: Any) -> None:
+        """``mlflow.<what>(...)``; the first failure warns once and stops tracking."""
         if not self.active:
             return
         try:
@@ -44,8 +46,8 @@ class MlflowTracker:
             print(f"warning: --mlflow: {what} failed, tracking stops ({reason})", file=sys.stderr)
 
     def log_config(self, run_dir: Path, config: dict[str, Any]) -> None:
-        self._call("set_tags", {"zoo.run_dir": str(run_dir.resolve()), "mlflow.runName": run_dir.name})
-        self._call(
+        self.call("set_tags", {"zoo.run_dir": str(run_dir.resolve()), "mlflow.runName": run_dir.name})
+        self.call(
             "log_params",
             {"arch": config["arch"], "data": config["data"]["source"], "image_size": config["image_size"],
              **config["train"], **config["runtime"]},
@@ -53,7 +55,7 @@ class MlflowTracker:
 
     def log_epoch(self, row: dict[str, Any]) -> None:
         metrics = {k: float(v) for k, v in row.items() if k != "epoch" and v is not None}
-        self._call("log_metrics", metrics, step=int(row["epoch"]))
+        self.call("log_metrics", metrics, step=int(row["epoch"]))
 
     def finish(self, run_dir: Path, result: dict[str, Any] | None, error: BaseException | None) -> None:
         """Final figures and artifacts, then end the run with the status the training ended in."""
@@ -61,11 +63,18 @@ class MlflowTracker:
             final = {f"final_{split}_{name}": float(result[split][name])
                      for split in ("val", "test") if result.get(split)
                      for name in FINAL_METRICS if result[split].get(name) is not None}
-            self._call("log_metrics", final)
-        self._call("log_artifacts", str(run_dir))
-        from zoo.training.loop import TrainingInterrupted
-
-        interrupted = isinstance(error, (KeyboardInterrupt, TrainingInterrupted))
-        status = "FINISHED" if error is None else "KILLED" if interrupted else "FAILED"
+            self.call("log_metrics", final)
+        self.call("log_artifacts", str(run_dir))
         self.active = True  # always try to close the run, even after a logging failure
-        self._call("end_run", status=status)
+        self.call("end_run", status=end_status(error))
+
+
+def end_status(error: BaseException | None) -> str:
+    """FINISHED; KILLED when stopped from outside (Ctrl-C, or pruned by zoo tune); else FAILED."""
+    from zoo.training.loop import TrainingInterrupted
+
+    if error is None:
+        return "FINISHED"
+    pruned = type(error).__name__ == "TrialPruned"  # optuna's, raised through zoo.train's on_epoch
+    stopped = pruned or isinstance(error, (KeyboardInterrupt, TrainingInterrupted))
+    return "KILLED" if stopped else "FAILED"
