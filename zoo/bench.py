@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import statistics
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from zoo.errors import ZooUsageError
+from zoo.timing import percentile, time_calls
 
 BACKENDS = ("torch", "torchvision", "torchscript", "onnxruntime", "onnxruntime-int8")
 DEFAULT_BACKENDS = ("torch", "torchscript", "onnxruntime", "onnxruntime-int8")
@@ -51,10 +51,6 @@ def parse_backends(text: str) -> list[str]:
     if not names:
         raise ZooUsageError("no backend given")
     return list(dict.fromkeys(names))
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values), q))
 
 
 def _source(target: str, image_size: int | None, num_classes: int) -> tuple[Any, dict[str, Any], str]:
@@ -188,22 +184,6 @@ def time_interleaved(runners: dict[str, Runner], batch: np.ndarray, repeats: int
     for p, count in enumerate(per_pass):
         for name in names[p % len(names):] + names[: p % len(names)]:
             times[name] += time_calls(runners[name], batch, count, warmup=1, sync=sync)
-    return times
-
-
-def time_calls(run: Runner, batch: np.ndarray, repeats: int, warmup: int = 1,
-               sync: Callable[[], None] = lambda: None) -> list[float]:
-    """Seconds of each of ``repeats`` calls, after ``warmup`` untimed ones (which also absorb
-    whatever the previous workload left running)."""
-    for _ in range(warmup):
-        run(batch)
-    sync()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run(batch)
-        sync()
-        times.append(time.perf_counter() - start)
     return times
 
 
