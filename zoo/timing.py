@@ -30,3 +30,36 @@ def time_calls(run: Callable[[Any], Any], arg: Any, repeats: int, warmup: int = 
         sync()
         times.append(time.perf_counter() - start)
     return times
+
+
+def time_calls_cuda(run: Callable[[Any], Any], arg: Any, repeats: int, warmup: int = 1) -> list[float]:
+    """Seconds of each of ``repeats`` calls as the GPU saw them: a CUDA event recorded on the
+    current stream before and after each call, read once all calls are done. The host is never
+    made to wait between calls, so launches overlap execution as in a real loop; the intervals
+    tile the stream's timeline, and a call that is bound by the host's launch rate shows as such."""
+    import torch
+
+    for _ in range(warmup):
+        run(arg)
+    events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
+              for _ in range(repeats)]
+    torch.cuda.synchronize()
+    for start, end in events:
+        start.record()
+        run(arg)
+        end.record()
+    torch.cuda.synchronize()
+    return [start.elapsed_time(end) / 1e3 for start, end in events]
+
+
+def time_loop(loop: Callable[[Any, int], Any], arg: Any, count: int, warmup: int = 1,
+              sync: Callable[[], None] = lambda: None) -> float:
+    """Mean wall-clock seconds per iteration of ``loop(arg, count)``, which runs ``count``
+    iterations its own way; one ``sync`` at the end, as a plain training or inference loop does."""
+    if warmup:
+        loop(arg, warmup)
+    sync()
+    start = time.perf_counter()
+    loop(arg, count)
+    sync()
+    return (time.perf_counter() - start) / count
