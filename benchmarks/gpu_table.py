@@ -144,8 +144,9 @@ def _per_epoch(values: list[float]) -> str:
 
 
 def _loader_columns(epochs: list[dict[str, float]]) -> str:
-    """The training log's loader images/s (when zoo writes one), so a reader sees which side bounds."""
-    keys = [k for k in (epochs[0] if epochs else {}) if "loader" in k]
+    """The training log's loader and model images/s (when zoo writes them), so a reader sees which
+    side bounds training."""
+    keys = [k for k in (epochs[0] if epochs else {}) if k.endswith("_img_per_s")]
     return "; ".join(f"{k} " + _per_epoch([e[k] for e in epochs if k in e]) for k in keys)
 
 
@@ -174,7 +175,7 @@ def part_b(work: Path, data: str) -> list[str]:
                   "1.00x")]
     loaders = _loader_columns(zoo_epochs)
     if loaders:
-        lines += ["", f"zoo's training log, loader side: {loaders}."]
+        lines += ["", f"zoo's training log, images/s of its parts per epoch: {loaders}."]
     return lines
 
 
@@ -204,7 +205,7 @@ def part_c(work: Path, folder: str) -> list[str]:
                      f"| {_ratio(zoo_last, s['images_per_s'])} |")
     loaders = _loader_columns(_epochs_zoo(work / "c-zoo"))
     if loaders:
-        lines += ["", f"zoo's training log, loader side: {loaders}."]
+        lines += ["", f"zoo's training log, images/s of its parts per epoch: {loaders}."]
     return lines
 
 

@@ -51,15 +51,3 @@ def time_calls_cuda(run: Callable[[Any], Any], arg: Any, repeats: int, warmup: i
     torch.cuda.synchronize()
     return [start.elapsed_time(end) / 1e3 for start, end in events]
 
-
-def time_loop(loop: Callable[[Any, int], Any], arg: Any, count: int, warmup: int = 1,
-              sync: Callable[[], None] = lambda: None) -> float:
-    """Mean wall-clock seconds per iteration of ``loop(arg, count)``, which runs ``count``
-    iterations its own way; one ``sync`` at the end, as a plain training or inference loop does."""
-    if warmup:
-        loop(arg, warmup)
-    sync()
-    start = time.perf_counter()
-    loop(arg, count)
-    sync()
-    return (time.perf_counter() - start) / count

@@ -4,7 +4,6 @@ how to tell an out-of-memory failure from any other."""
 
 from __future__ import annotations
 
-import functools
 import platform
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,12 +38,11 @@ class Peak:
     tflops: float
 
 
-@functools.cache
-def matmul_peak(device: str, precision: str, threads: int | None = None) -> Peak:
+def matmul_peak(device: str, precision: str) -> Peak:
     """Best of several n x n matmuls in ``precision``: the practical peak a convolution at that
     precision can be compared with. On CUDA, fp32 convolutions use TF32 when cuDNN allows it
     (PyTorch's default), so the fp32 peak is measured with TF32 matmuls then, and labelled so.
-    ``threads`` only keys the cache: the caller has set torch's thread count already."""
+    It runs on torch's current thread count, as the benchmark does."""
     import torch
 
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]

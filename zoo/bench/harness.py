@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo.bench.hardware import device_name, is_out_of_memory, matmul_peak, memory_probe
+from zoo.bench.hardware import Peak, device_name, is_out_of_memory, matmul_peak, memory_probe
 from zoo.bench.runners import (
     CPU_ARTEFACTS,
     GPU_PROVIDERS,
@@ -28,7 +28,7 @@ from zoo.bench.runners import (
     skip_reason,
 )
 from zoo.errors import ZooError, ZooUsageError, error_head
-from zoo.timing import percentile, time_calls, time_calls_cuda, time_loop
+from zoo.timing import percentile, time_calls, time_calls_cuda
 
 BACKENDS = (*TORCH_BACKENDS, *CPU_ARTEFACTS, *GPU_PROVIDERS)
 DEFAULT_BACKENDS = ("torch", "torchscript", "onnxruntime", "onnxruntime-int8")  # --device cpu
@@ -50,7 +50,7 @@ class BenchResult:
     image_size: int
     threads: int | None
     p50_ms: float
-    p95_ms: float | None  # None for 'plain', which is timed over whole blocks only
+    p95_ms: float
     images_per_s: float
     speedup: float = 1.0  # images/s relative to the first backend of the same model and batch
     mode: str = "infer"
@@ -97,8 +97,8 @@ def time_interleaved(runners: dict[str, Runner | Callable[[np.ndarray], Any]], b
     """Seconds per call for each runner: ``passes`` rotations over the runners, each a block of
     calls after one untimed call. Blocks (not single calls) because a runtime's worker threads
     keep spinning briefly after a call and would tax whichever backend ran next; rotation
-    because the machine drifts. A 'loop' runner gives one figure per block (its mean). With a
-    memory ``probe``, ``peaks`` gets each runner's highest peak over its blocks (bytes)."""
+    because the machine drifts. With a memory ``probe``, ``peaks`` gets each runner's highest
+    peak over its blocks (bytes)."""
     named = {name: r if isinstance(r, Runner) else Runner(r, "fp32", "host") for name, r in runners.items()}
     for runner in named.values():
         for _ in range(warmup):
@@ -119,8 +119,6 @@ def time_interleaved(runners: dict[str, Runner | Callable[[np.ndarray], Any]], b
 
 
 def _time_block(runner: Runner, batch: np.ndarray, count: int, sync: Callable[[], None]) -> list[float]:
-    if runner.timer == "loop" and runner.loop is not None:
-        return [time_loop(runner.loop, batch, count, warmup=1, sync=sync)]
     if runner.timer == "cuda-events":
         return time_calls_cuda(runner.run, batch, count, warmup=1)
     return time_calls(runner.run, batch, count, warmup=1, sync=sync)
@@ -268,7 +266,23 @@ def bench_report(
             raise ZooUsageError(f"{target}: no backend left to run ({'; '.join(why) or 'none given'})")
     probe = memory_probe(options.device)
     name = device_name(options.device)
+    saved = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = saved or options.device == "cuda"  # fixed shapes: fastest cuDNN kernels
+    try:
+        before = {p: matmul_peak(options.device, p) for p in (options.precision, "fp32")}
+        results, more = _run_targets(targets, chosen, batch_sizes, options, image_size, repeats, warmup,
+                                     num_classes, probe, name, say)
+        peaks = _add_peaks(results, options, before)
+    finally:
+        torch.backends.cudnn.benchmark = saved
+    return BenchReport(results, notes + more, probe.kind if probe else None, peaks, name)
+
+
+def _run_targets(targets: Sequence[str], chosen: list[str], batch_sizes: Sequence[int], options: BenchOptions,
+                 image_size: int | None, repeats: int, warmup: int, num_classes: int, probe: Any, name: str,
+                 say: Callable[[str], None]) -> tuple[list[BenchResult], list[str]]:
     results: list[BenchResult] = []
+    notes: list[str] = []
     for target in targets:
         with tempfile.TemporaryDirectory(prefix="zoo-bench-") as work:
             say(f"preparing {target} ({', '.join(chosen)})")
@@ -286,8 +300,7 @@ def bench_report(
                 results += measure_batch(prepared, batch_size, options, repeats, warmup, probe, name, fitted)
                 fitted.append(batch_size)
             del prepared, model
-    peaks = _add_peaks(results, options)
-    return BenchReport(results, notes, probe.kind if probe else None, peaks, name)
+    return results, notes
 
 
 def measure_batch(prepared: Prepared, batch_size: int, options: BenchOptions, repeats: int, warmup: int,
@@ -322,7 +335,7 @@ def _measure(prepared: Prepared, batch_size: int, options: BenchOptions, repeats
         ips = batch_size / p50
         row.append(BenchResult(
             prepared.label, backend, options.device, batch_size, size, options.threads, p50 * 1e3,
-            None if runner.timer == "loop" else percentile(values, 95) * 1e3, ips,
+            percentile(values, 95) * 1e3, ips,
             mode=options.mode, precision=runner.precision, input=runner.input,
             channels_last=options.channels_last and backend in TORCH_BACKENDS, compiled=runner.compiled,
             compile_s=compile_s.get(backend), timer=runner.timer,
@@ -334,13 +347,16 @@ def _measure(prepared: Prepared, batch_size: int, options: BenchOptions, repeats
     return row
 
 
-def _add_peaks(results: list[BenchResult], options: BenchOptions) -> dict[str, str]:
-    """The matmul peak of each precision the rows ran at, measured now, after the timed calls."""
+def _add_peaks(results: list[BenchResult], options: BenchOptions, before: dict[str, Peak]) -> dict[str, str]:
+    """The matmul peak of each precision the rows ran at: measured again now, after the timed
+    calls, and the better of that and the measurement before them is kept (a busy moment can
+    only make a measurement slower)."""
     described = {}
     for precision in dict.fromkeys(r.precision for r in results):
         if precision not in PRECISIONS:  # int8: no comparable matmul here
             continue
-        peak = matmul_peak(options.device, precision, options.threads)
+        peak = max(matmul_peak(options.device, precision), before.get(precision, Peak("", 0, 0.0)),
+                   key=lambda p: p.tflops)
         described[precision] = f"{peak.precision} {peak.n}x{peak.n} matmul: {peak.tflops:.3g} TFLOP/s"
         for r in results:
             if r.precision == precision and r.tflops is not None:

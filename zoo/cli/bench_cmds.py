@@ -93,7 +93,7 @@ def _print_table(report: Any, options: Any, repeats: int) -> None:
     for r in report.results:
         precision = r.precision + (" cl" if r.channels_last else "") + (" compiled" if r.compiled else "")
         table.add_row(r.model, r.backend, precision, str(r.batch), str(r.image_size), f"{r.p50_ms:.2f}",
-                      _num(r.p95_ms, ".2f"), f"{r.images_per_s:.1f}", _num(r.peak_mem_mib, ".0f"),
+                      f"{r.p95_ms:.2f}", f"{r.images_per_s:.1f}", _num(r.peak_mem_mib, ".0f"),
                       _num(r.tflops, ".3g"), _num(None if r.peak_fraction is None else 100 * r.peak_fraction,
                                                   ".1f"),
                       f"{r.speedup:.2f}", _num(r.compile_s, ".1f"))
@@ -103,8 +103,8 @@ def _print_table(report: Any, options: Any, repeats: int) -> None:
     lines = [
         f"input: {options.input} ({INPUT_WORDS[options.input]}); plain always runs on a batch already there.",
         "img/s = batch / median time per call; p95 of per-call times ("
-        + ("CUDA events" if options.device == "cuda" else "perf_counter")
-        + "; onnxruntime: perf_counter); plain is timed over whole blocks, so it has no p95.",
+        + ("CUDA events, no synchronisation between calls; onnxruntime: perf_counter"
+           if options.device == "cuda" else "perf_counter") + ").",
         f"TFLOP/s = {rule} x MACs x img/s ("
         + ("forward + backward, about 3 forwards" if rule == 6 else "forward") + "); "
         "% peak: of the best matmul at the row's precision, measured in this process: "
