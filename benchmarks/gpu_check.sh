@@ -12,9 +12,9 @@
 #       plain loops on the same folder with torchvision's loader and (when timm is importable)
 #       timm's, plus the train step alone on a batch already on the device.
 #
-# About 3 minutes on one H100 with 16 cores. --device cpu (or --small) runs the same steps on
-# tiny settings (digits instead of Fashion-MNIST, 32 px, a few images): slow figures, but every
-# step and the report are exercised; the test suite runs it that way.
+# Estimated at about 3 minutes on one H100 with 16 cores (not yet timed on one). --device cpu
+# (or --small) runs the same steps on tiny settings (digits instead of Fashion-MNIST, 32 px, a few
+# images): slow figures, but every step and the report are exercised; the test suite runs it so.
 #
 # Environment: PYTHON (default: python, else python3); ZOO, the zoo command as a shell word list
 # (default: zoo when on PATH, else "$PYTHON -c '...main()'" on this source tree, which is put on
@@ -22,7 +22,7 @@
 # Exit status: 0 when every step ran, 1 when any failed (the report says which), 2 on bad usage.
 set -uo pipefail
 
-usage() { sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; }
 
 DEVICE=cuda OUT=gpu_check.md WORK="" SMALL=0 THREADS=""
 while (($#)); do

@@ -124,9 +124,10 @@ def part_a(work: Path, device: str) -> list[str]:
     if rows:
         rule = ", ".join(f"{p} {v:.4g} TFLOP/s" for p, v in peaks.items() if v)
         memory = "`torch.cuda.max_memory_allocated`." if device == "cuda" else "the process's peak RSS."
-        lines += ["", "x plain: images/s over the `plain` backend (a bare loop on a copy of the same "
-                      "network) in the same process. TFLOP/s = 2 (infer) or 6 (train) x MACs x img/s; % of "
-                      f"peak against the best large matmul measured in the same process ({rule}). "
+        lines += ["", "x plain: images/s over the `plain` backend (one iteration of a hand-written loop, on "
+                      "a copy of the same network) in the same process. TFLOP/s = 2 (infer) or 6 (train) x "
+                      "MACs x img/s; % of peak against the best large matmul measured in the same process "
+                      f"({rule}). "
                       f"Peak MiB: {memory}"]
     return lines
 
