@@ -181,17 +181,13 @@ def plain_runner(model: Any, options: BenchOptions, num_classes: int) -> Runner:
             with torch.inference_mode(), torch.autocast(device, dtype=dtype, enabled=dtype is not None):
                 model(x)
     else:
-        opt = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE, momentum=0.9)
-        scaler = torch.amp.GradScaler(device, enabled=options.precision == "fp16")
+        step = _optimizer_step(model, options)
 
         def run(batch: np.ndarray) -> None:
             x, y = on_device.get(batch)
             with torch.autocast(device, dtype=dtype, enabled=dtype is not None):
                 loss = F.cross_entropy(model(x), y)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
+            step(loss)
 
     return Runner(run, options.precision, "device", "cuda-events" if device == "cuda" else "wall")
 
