@@ -245,8 +245,8 @@ def gpu_provider_problem(backend: str) -> str | None:
     except ImportError:
         return "onnxruntime is not installed"
     if GPU_PROVIDERS[backend] not in ort.get_available_providers():
-        return (f"onnxruntime {ort.__version__} here has no {GPU_PROVIDERS[backend]} "
-                "(install onnxruntime-gpu in place of onnxruntime: pip install 'zoo[gpu]')")
+        return (f"onnxruntime {ort.__version__} here has no {GPU_PROVIDERS[backend]} (install "
+                "onnxruntime-gpu in its place: pip uninstall onnxruntime && pip install onnxruntime-gpu)")
     return None
 
 
