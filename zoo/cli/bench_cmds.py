@@ -77,26 +77,27 @@ def bench(
 
 
 def _print_table(report: Any, options: Any, repeats: int) -> None:
-    from rich.table import Table
-
     from zoo.bench import FLOPS_PER_MAC
+    from zoo.output import Col, fitted_table
 
     first = report.results[0].backend if report.results else "-"
     title = (f"zoo bench: {report.device_name} ({options.device}), {options.mode}, input on "
              f"{options.input}, threads={options.threads or 'default'}, {repeats} repeats")
-    table = Table(title=title)
-    columns = ("model", "backend", "precision", "batch", "size", "p50 ms", "p95 ms", "img/s", "peak MiB",
-               "TFLOP/s", "% peak", f"x {first}", "compile s")
-    for col in columns:
-        table.add_column(col, justify="left" if col in ("model", "backend", "precision") else "right",
-                         no_wrap=True)
+    compiled = any(r.compiled for r in report.results)
+    cols = [Col("model"), Col("backend"), Col("precision"), Col("batch", "right"),
+            Col("size", "right", drop=8), Col("p50 ms", "right", drop=7), Col("p95 ms", "right", drop=1),
+            Col("img/s", "right"), Col("peak MiB", "right", drop=5), Col("TFLOP/s", "right", drop=6),
+            Col("% peak", "right", drop=4), Col(f"x {first}", "right")]
+    cols += [Col("compile s", "right", drop=3)] if compiled else []
+    rows = []
     for r in report.results:
         precision = r.precision + (" cl" if r.channels_last else "") + (" compiled" if r.compiled else "")
-        table.add_row(r.model, r.backend, precision, str(r.batch), str(r.image_size), f"{r.p50_ms:.2f}",
-                      f"{r.p95_ms:.2f}", f"{r.images_per_s:.1f}", _num(r.peak_mem_mib, ".0f"),
-                      _num(r.tflops, ".3g"), _num(None if r.peak_fraction is None else 100 * r.peak_fraction,
-                                                  ".1f"),
-                      f"{r.speedup:.2f}", _num(r.compile_s, ".1f"))
+        fraction = None if r.peak_fraction is None else 100 * r.peak_fraction
+        rows.append([r.model, r.backend, precision, str(r.batch), str(r.image_size), f"{r.p50_ms:.2f}",
+                     f"{r.p95_ms:.2f}", f"{r.images_per_s:.1f}", _num(r.peak_mem_mib, ".0f"),
+                     _num(r.tflops, ".3g"), _num(fraction, ".1f"), f"{r.speedup:.2f}"]
+                    + ([_num(r.compile_s, ".1f")] if compiled else []))
+    table = fitted_table(title, cols, rows)
     out = console()
     out.print(table)
     rule = FLOPS_PER_MAC[options.mode]
