@@ -122,7 +122,7 @@ def top1(probs: np.ndarray, labels: list[int]) -> float:
 
 
 def images_per_second(predictor: OnnxPredictor, batch: np.ndarray, repeats: int = 5) -> float:
-    from zoo.bench import time_calls
+    from zoo.timing import time_calls
 
     return len(batch) / statistics.median(time_calls(predictor.run, batch, repeats))
 

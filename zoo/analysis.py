@@ -134,11 +134,11 @@ def check_sizes(spec: ArchSpec, image_size: int, in_channels: int, num_classes: 
         )
 
 
-def _build_meta(spec: ArchSpec, num_classes: int, in_channels: int) -> nn.Module:
+def _build_meta(spec: ArchSpec, num_classes: int, in_channels: int, **model_kwargs: Any) -> nn.Module:
     import torch
 
     with torch.device("meta"):
-        return spec.build(num_classes=num_classes, in_channels=in_channels).eval()
+        return spec.build(num_classes=num_classes, in_channels=in_channels, **model_kwargs).eval()
 
 
 def _forward_error(name: str, image_size: int, exc: Exception) -> ZooError:
@@ -153,8 +153,10 @@ def summarize(
     image_size: int | None = None,
     in_channels: int | None = None,
     num_classes: int | None = None,
+    model_kwargs: dict[str, Any] | None = None,
 ) -> Summary:
-    """Parameters and MACs (batch 1) of an architecture, computed on the meta device."""
+    """Parameters and MACs (batch 1) of an architecture (built with ``model_kwargs``, a run
+    config's options such as ``small_input``), computed on the meta device."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -163,7 +165,7 @@ def summarize(
     channels = spec.in_channels if in_channels is None else in_channels
     num_classes = spec.num_classes if num_classes is None else num_classes
     check_sizes(spec, size, channels, num_classes)
-    model = _build_meta(spec, num_classes, channels)
+    model = _build_meta(spec, num_classes, channels, **(model_kwargs or {}))
     params = sum(p.numel() for p in model.parameters())
     x = torch.empty(1, channels, size, size, device="meta")
     counter = FlopCounterMode(display=False)
