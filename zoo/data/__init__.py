@@ -14,11 +14,11 @@ if TYPE_CHECKING:
     from zoo.data.export import export_dataset as export_dataset
     from zoo.data.folders import IMG_EXTENSIONS as IMG_EXTENSIONS
     from zoo.data.folders import load_imagefolder_set as load_imagefolder_set
+    from zoo.data.load import load_splits as load_splits
     from zoo.data.loaders import make_eval_loader as make_eval_loader
     from zoo.data.loaders import make_loaders as make_loaders
     from zoo.data.splits import DataSplits as DataSplits
     from zoo.data.splits import SampleSet as SampleSet
-    from zoo.data.splits import load_splits as load_splits
     from zoo.data.stats import compute_mean_std as compute_mean_std
     from zoo.data.stats import default_image_size as default_image_size
     from zoo.data.stats import eval_preprocessing as eval_preprocessing
@@ -34,9 +34,9 @@ _EXPORTS = {
     "load_imagefolder_set": "zoo.data.folders",
     "make_eval_loader": "zoo.data.loaders",
     "make_loaders": "zoo.data.loaders",
+    "load_splits": "zoo.data.load",
     "DataSplits": "zoo.data.splits",
     "SampleSet": "zoo.data.splits",
-    "load_splits": "zoo.data.splits",
     "compute_mean_std": "zoo.data.stats",
     "default_image_size": "zoo.data.stats",
     "eval_preprocessing": "zoo.data.stats",

@@ -1,13 +1,12 @@
 """Train/val/test splits: what training consumes, and how a split is made and replayed.
 
-``load_splits`` accepts an ImageFolder directory or a registered data set name. Every split
-is stratified and seeded, and described by a JSON-able ``split_record`` that training saves
-as split.json: passing it back reproduces the very same split (resume, eval).
+The contract the loaders (zoo.data.folders, zoo.data.builtin) fill in; zoo.data.load picks the
+loader. Every split is stratified and seeded, and described by a JSON-able ``split_record`` that
+training saves as split.json: passing it back reproduces the very same split (resume, eval).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +15,6 @@ from typing import Any
 import numpy as np
 
 from zoo.errors import ZooUsageError
-from zoo.registry import unknown_message
 
 SPLIT_RECORD_VERSION = 1
 
@@ -77,36 +75,3 @@ def stratified_split(labels: Sequence[int], fraction: float, seed: int) -> tuple
         held.extend(members[:n_held].tolist())
         kept.extend(members[n_held:].tolist())
     return sorted(kept), sorted(held)
-
-
-def _looks_like_path(data: str) -> bool:
-    return os.sep in data or "/" in data or data.startswith((".", "~"))
-
-
-def load_splits(
-    data: str | Path, *, val_split: float = 0.2, seed: int = 0, split_record: dict[str, Any] | None = None
-) -> DataSplits:
-    """Train/val(/test) from an ImageFolder directory or a built-in data set name.
-
-    A directory wins over a data set of the same name. ``split_record`` (a previous result's
-    ``split_record``) replays that split instead of drawing a new one.
-    """
-    check_val_split(val_split)
-    if split_record is not None and split_record.get("version") != SPLIT_RECORD_VERSION:
-        raise ZooUsageError(f"split record version {split_record.get('version')!r} is not supported")
-    path = Path(data).expanduser()
-    if isinstance(data, Path) or path.is_dir() or _looks_like_path(str(data)):
-        from zoo.data.folders import load_folder_splits
-
-        return load_folder_splits(path, val_split=val_split, seed=seed, split_record=split_record)
-
-    from zoo.plugins import get_host
-
-    datasets = get_host().datasets
-    if str(data) not in datasets:
-        message = unknown_message("data set", str(data), datasets.names())
-        raise ZooUsageError(f"{message} (and no such directory)")
-    from zoo.data.builtin import load_builtin_splits
-
-    spec = datasets.get(str(data))
-    return load_builtin_splits(spec, val_split=val_split, seed=seed, split_record=split_record)
