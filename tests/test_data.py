@@ -267,7 +267,7 @@ def test_workers_and_seeded_order(digits_tree: Path) -> None:
     spec = eval_preprocessing(32, 3, [0.5] * 3, [0.5] * 3, s.native_size)
     a, val, _ = make_loaders(s, spec, augment="none", batch_size=32, workers=2, cache="off", seed=7)
     b, _, _ = make_loaders(s, spec, augment="none", batch_size=32, workers=0, cache="on", seed=7)
-    assert a.num_workers == 2 and a.persistent_workers and val.num_workers == 2
+    assert a.num_workers == 2 and a.source.loader.persistent_workers and val.num_workers == 2
     xa, ya = next(iter(a))
     xb, yb = next(iter(b))
     assert xa.shape == (32, 3, 32, 32) and ya.tolist() == yb.tolist() and bool((xa == xb).all())
