@@ -35,12 +35,14 @@ from zoo.run import (
 )
 from zoo.training.checkpoint import check_compatible, set_rng_state
 from zoo.training.config import RESUMABLE, TrainConfig, family_defaults, resolve_options
+from zoo.training.device import check_compile, configure_device, out_of_memory_as_error
 from zoo.training.ema import ModelEMA
 from zoo.training.loop import LoopState, Parts, fit
 from zoo.training.loop import evaluate as evaluate_loader
 from zoo.training.optim import Schedule, build_optimizer
 from zoo.training.precision import autocast, resolve_device, resolve_precision
 from zoo.training.report import Reporter, plot_confusion
+from zoo.training.speed import speed_summary
 
 SPLIT_FILE = "split.json"
 SKIPPED_FILE = "skipped.txt"
@@ -118,15 +120,22 @@ def train(
                 f"not {data}; leave --data out to continue on the same split"
             )
     defaults = family_defaults(spec.family, spec.tags)
-    cfg = resolve_options(cfg, defaults, len(splits.train))
     device = resolve_device(cfg.device)
+    cfg = resolve_options(cfg, defaults, len(splits.train), device=device,
+                          image_size=_image_size(spec, splits, cfg, prior))
     precision = resolve_precision(cfg.precision, device, defaults.cpu_bf16)
+    if cfg.compile:
+        check_compile(device)
     config = _updated_config(prior, cfg) if prior else new_run_config(spec, data, splits, cfg)
+    from zoo.data.batches import resolve_pipeline
+
+    pipeline = resolve_pipeline(cfg.pipeline, device, int(config["image_size"]))
     config["runtime"] = {
         "device": device,
         "precision": precision,
         "torch": torch.__version__,
         "threads": cfg.threads or torch.get_num_threads(),
+        "pipeline": pipeline,
     }
     _seed_everything(cfg.seed)
     model = build_model(config)
@@ -139,6 +148,7 @@ def train(
         tracker = MlflowTracker((prior.run_dir if prior else out_dir or Path(arch)).name)
     # -- nothing was written above this line --
     run_dir = prior.run_dir if prior else (out_dir or new_run_dir(arch, root))
+    out_existed = out_dir is not None and out_dir.exists()
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
     _write_run_files(run_dir, config, splits, new=prior is None)
@@ -154,6 +164,7 @@ def train(
         cache=cfg.cache,
         device=device,
         seed=cfg.seed,
+        pipeline=pipeline,
     )
     num_classes = len(splits.classes)
     parts = _build_parts(
@@ -166,7 +177,9 @@ def train(
     meta = {"arch": arch, "classes": list(splits.classes)}
     reporter.info(
         f"training {arch} on {config['data']['source']} ({len(splits.train)} train / "
-        f"{len(splits.val)} val images, {config['image_size']}px, {device} {precision}) -> {run_dir}"
+        f"{len(splits.val)} val images, {config['image_size']}px, {device} {precision}, batch "
+        f"{cfg.batch_size}, {pipeline} pipeline{', data on the device' if train_loader.resident else ''})"
+        f" -> {run_dir}"
     )
     if prior is not None:
         done = state.epoch >= int(cfg.epochs)  # type: ignore[arg-type]
@@ -180,12 +193,16 @@ def train(
     threads_before = torch.get_num_threads()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    restore_device = configure_device(device)
     start = time.perf_counter()
     try:
-        state = fit(
-            parts, state, cfg, train_loader, val_loader, run_dir, num_classes, meta, reporter,
-            tracker.log_epoch if tracker is not None else None,
-        )
+        with out_of_memory_as_error(run_dir, arch=arch, batch_size=int(cfg.batch_size),  # type: ignore[arg-type]
+                                    epochs_done=lambda: state.epoch, new_run=prior is None,
+                                    keep_dir=out_existed):
+            state = fit(
+                parts, state, cfg, train_loader, val_loader, run_dir, num_classes, meta, reporter,
+                tracker.log_epoch if tracker is not None else None,
+            )
         seconds = time.perf_counter() - start
         # still under --threads: the final evaluation is part of the run the user sized
         result = _final_report(run_dir, config, splits.classes, state, val_loader, test_loader, device)
@@ -195,7 +212,9 @@ def train(
         raise
     finally:
         torch.set_num_threads(threads_before)
-    result.update(train_seconds=seconds, epochs_run=state.epoch, stopped_early=state.stopped_early)
+        restore_device()
+    result.update(train_seconds=seconds, epochs_run=state.epoch, stopped_early=state.stopped_early,
+                  speed=speed_summary(state.history, pipeline, train_loader.resident))
     atomic_write_json(run_dir / RESULTS_FILE, result)
     if tracker is not None:
         tracker.finish(run_dir, result, None)
@@ -353,6 +372,15 @@ def new_run_config(spec: ArchSpec, data: str | Path, splits: Any, cfg: TrainConf
         "zoo_version": __version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def _image_size(spec: ArchSpec, splits: Any, cfg: TrainConfig, prior: _Prior | None) -> int:
+    """The run's image size, before config.json exists (the CUDA batch default depends on it)."""
+    from zoo.data import default_image_size
+
+    if prior is not None:
+        return int(prior.config["image_size"])
+    return cfg.image_size or default_image_size(splits.native_size, spec.image_size)
 
 
 def _source_id(data: str | Path) -> str:
