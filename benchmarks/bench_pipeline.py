@@ -1,10 +1,11 @@
 """The training input pipeline on CPU: ``--pipeline batched`` vs ``pil``, side by side.
 
 Training images/s of zoo's real training step (the family's optimiser, precision and memory format,
-as ``zoo train`` picks them) fed by each pipeline, for ``--steps`` steps after ``--warmup``; each
-measurement runs in its own process, and the pipelines alternate within every setting so that a
-change in machine load hits both. ``--baseline-src DIR`` adds a column measured with another
-checkout's zoo (for example main before this pipeline existed), in the same alternation.
+as ``zoo train`` picks them) fed by each pipeline, for ``--steps`` steps after ``--warmup``. Both
+pipelines live in one process and take turns every ``--chunk`` steps, so a change in machine load
+hits both (the PIL workers may prefetch a few batches during the other's turn: a bias towards
+``pil``). ``--baseline-src DIR`` adds a column measured with another checkout's zoo (for example main
+before this pipeline existed) in its own process, alternating with ours ``--repeats`` times.
 
     .venv/bin/python benchmarks/bench_pipeline.py --data fashion-mnist --steps 200
     .venv/bin/python benchmarks/bench_pipeline.py --archs resnet20 --batches 64 --threads 1 \\
@@ -20,14 +21,16 @@ import inspect
 import itertools
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
 
 
 def measure(spec: dict) -> dict:
-    """One setting, in this process: training img/s over ``steps`` steps (and the loader's own img/s
-    where the loader has a clock)."""
+    """One setting, in this process: training img/s of each pipeline in ``spec["pipelines"]``, taking
+    turns every ``chunk`` steps (so a change in machine load hits all of them), and the batched
+    loader's own img/s. A checkout without ``--pipeline`` (the baseline) measures its one pipeline."""
     import torch
 
     torch.set_num_threads(spec["threads"])
@@ -41,45 +44,63 @@ def measure(spec: dict) -> dict:
 
     arch = get_spec(spec["arch"])
     splits = load_splits(spec["data"])
-    cfg = TrainConfig(batch_size=spec["batch"], augment=spec["augment"], workers=spec["workers"]).validate()
+    cfg = TrainConfig(batch_size=spec["batch"], augment=spec["augment"]).validate()
     defaults = family_defaults(arch.family, arch.tags)
     cfg = resolve_options(cfg, defaults, len(splits.train))
     precision = resolve_precision("auto", "cpu", defaults.cpu_bf16)
     config = new_run_config(arch, spec["data"], splits, cfg)
-    torch.manual_seed(0)
-    model = build_model(config)
-    options = {"augment": cfg.augment, "batch_size": cfg.batch_size, "workers": cfg.workers, "seed": 0}
-    if "pipeline" in inspect.signature(make_loaders).parameters:
-        options["pipeline"] = spec["pipeline"]
-    train, _, _ = make_loaders(splits, config["preprocessing"], **options)
-    parts = _build_parts(model, cfg, "cpu", precision, len(train), None)
-    parts.forward.train()
-    total = spec["warmup"] + spec["steps"]
-    done, start, clock_start = 0, None, 0.0
-    clock = getattr(train, "clock", None)
-    while done < total:
-        for images, labels in train:
-            if done == spec["warmup"]:
-                start = time.perf_counter()
-                clock_start = clock.seconds if clock is not None else 0.0
-            images, labels = parts.to_device(images, labels)
+    has_pipeline = "pipeline" in inspect.signature(make_loaders).parameters
+    runs = {}
+    for pipeline in spec["pipelines"] if has_pipeline else ["baseline"]:
+        options = {"augment": cfg.augment, "batch_size": cfg.batch_size, "seed": 0,
+                   "workers": 0 if pipeline == "batched" else spec["workers"]}
+        if has_pipeline:
+            options["pipeline"] = pipeline
+        train, _, _ = make_loaders(splits, config["preprocessing"], **options)
+        torch.manual_seed(0)
+        parts = _build_parts(build_model(config), cfg, "cpu", precision, len(train), None)
+        parts.forward.train()
+        runs[pipeline] = {"loader": train, "parts": parts, "batches": iter(train), "seconds": 0.0,
+                          "loader_seconds": 0.0}
+
+    def steps(run: dict, count: int) -> None:
+        parts, clock = run["parts"], getattr(run["loader"], "clock", None)
+        before = clock.seconds if clock is not None else 0.0
+        start = time.perf_counter()
+        for _ in range(count):
+            batch = next(run["batches"], None)
+            if batch is None:  # a new pass: the loader's clock restarts
+                if clock is not None:
+                    run["loader_seconds"] += clock.seconds - before
+                    before = 0.0
+                run["batches"] = iter(run["loader"])
+                batch = next(run["batches"])
+            images, labels = parts.to_device(*batch)
             with parts.autocast():
                 loss = parts.criterion(parts.forward(images).float(), labels)
             float(loss.detach())
             parts.optimizer.zero_grad(set_to_none=True)
             _step(parts, loss, 0.0)
             parts.schedule.after_batch()
-            done += 1
-            if done == total:
-                break
-    seconds = time.perf_counter() - start
-    images = spec["steps"] * spec["batch"]
+        run["seconds"] += time.perf_counter() - start
+        if clock is not None:
+            run["loader_seconds"] += clock.seconds - before
+
+    order = list(runs)
+    for run in runs.values():  # warm-up, not timed
+        steps(run, spec["warmup"])
+        run["seconds"] = run["loader_seconds"] = 0.0
+    for turn in range(max(1, spec["steps"] // spec["chunk"])):
+        for name in order if turn % 2 == 0 else order[::-1]:
+            steps(runs[name], spec["chunk"])
     import zoo
 
-    out = {"img_per_s": images / seconds, "precision": precision, "zoo": zoo.__file__}
-    if clock is not None:
-        out["loader_img_per_s"] = images / max(1e-9, clock.seconds - clock_start)
-    return out
+    images = max(1, spec["steps"] // spec["chunk"]) * spec["chunk"] * spec["batch"]
+    return {
+        name: {"img_per_s": images / run["seconds"], "precision": precision, "zoo": zoo.__file__,
+               "loader_img_per_s": images / max(1e-9, run["loader_seconds"])}
+        for name, run in runs.items()
+    }
 
 
 def run_one(spec: dict, src: str | None) -> dict:
@@ -103,6 +124,8 @@ def main() -> None:
     parser.add_argument("--augments", default="standard,light")
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--chunk", type=int, default=25, help="steps per turn when pipelines alternate")
+    parser.add_argument("--repeats", type=int, default=1, help="processes per setting (median shown)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="DataLoader workers for pil")
     parser.add_argument("--baseline-src", help="another checkout's root, measured as a third column")
     parser.add_argument("--one", help=argparse.SUPPRESS)
@@ -120,21 +143,24 @@ def main() -> None:
     settings = itertools.product(args.archs.split(","), map(int, args.batches.split(",")),
                                  map(int, args.threads.split(",")), args.augments.split(","))
     for arch, batch, threads, augment in settings:
-        base = {"arch": arch, "batch": batch, "threads": threads, "augment": augment, "data": args.data,
-                "steps": args.steps, "warmup": args.warmup}
-        results = {}
-        for column in columns:
-            pipeline = "pil" if column == "baseline" else column
-            workers = 0 if pipeline == "batched" else args.workers
-            src = args.baseline_src if column == "baseline" else None
-            results[column] = run_one({**base, "pipeline": pipeline, "workers": workers}, src)
-        cells = " | ".join(f"{results[c]['img_per_s']:.0f}" for c in columns)
-        ratio = results["batched"]["img_per_s"] / results["pil"]["img_per_s"]
-        print(f"| {arch} | {batch} | {threads} | {augment} | {results['batched']['precision']} | {cells} | "
-              f"{ratio:.2f} | {results['batched'].get('loader_img_per_s', 0):,.0f} |", flush=True)
+        spec = {"arch": arch, "batch": batch, "threads": threads, "augment": augment, "data": args.data,
+                "steps": args.steps, "warmup": args.warmup, "chunk": args.chunk, "workers": args.workers,
+                "pipelines": ["pil", "batched"]}
+        samples: dict[str, list[dict]] = {c: [] for c in columns}
+        for _ in range(args.repeats):
+            for name, result in run_one(spec, None).items():
+                samples[name].append(result)
+            if args.baseline_src:
+                samples["baseline"].append(run_one(spec, args.baseline_src)["baseline"])
+        med = {c: statistics.median(r["img_per_s"] for r in samples[c]) for c in columns}
+        loader = statistics.median(r["loader_img_per_s"] for r in samples["batched"])
+        cells = " | ".join(f"{med[c]:.0f}" for c in columns)
+        precision = samples["batched"][0]["precision"]
+        print(f"| {arch} | {batch} | {threads} | {augment} | {precision} | {cells} | "
+              f"{med['batched'] / med['pil']:.2f} | {loader:,.0f} |", flush=True)
     print(f"\nload average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.baseline_src:
-        print(f"baseline: {results['baseline']['zoo']}")
+        print(f"baseline: {samples['baseline'][0]['zoo']}")
 
 
 if __name__ == "__main__":

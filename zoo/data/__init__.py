@@ -1,4 +1,5 @@
-"""Data: ImageFolder discovery and splits, built-in data sets, transforms, statistics, loaders.
+"""Data: ImageFolder discovery and splits, built-in data sets, transforms, statistics, loaders,
+augmentation batched on the training device.
 
 Names are re-exported lazily so that ``import zoo.data`` (for example by ``zoo data list``
 checking availability) does not pull in torch; only the loaders and transforms need it.
@@ -10,6 +11,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from zoo.data.batched import BatchAugment as BatchAugment
+    from zoo.data.batches import resolve_pipeline as resolve_pipeline
     from zoo.data.builtin import FASHION_CLASSES as FASHION_CLASSES
     from zoo.data.export import export_dataset as export_dataset
     from zoo.data.folders import IMG_EXTENSIONS as IMG_EXTENSIONS
@@ -28,6 +31,8 @@ if TYPE_CHECKING:
     from zoo.data.transforms import train_transform as train_transform
 
 _EXPORTS = {
+    "BatchAugment": "zoo.data.batched",
+    "resolve_pipeline": "zoo.data.batches",
     "FASHION_CLASSES": "zoo.data.builtin",
     "export_dataset": "zoo.data.export",
     "IMG_EXTENSIONS": "zoo.data.folders",

@@ -127,7 +127,7 @@ def train(
     if cfg.compile:
         check_compile(device)
     config = _updated_config(prior, cfg) if prior else new_run_config(spec, data, splits, cfg)
-    from zoo.data.batches import resolve_pipeline
+    from zoo.data import resolve_pipeline
 
     pipeline = resolve_pipeline(cfg.pipeline, device, int(config["image_size"]))
     config["runtime"] = {
