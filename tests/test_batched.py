@@ -290,3 +290,6 @@ def test_normalize_equals_the_runtime_bit_for_bit() -> None:
     ours = normalize(pixels, torch.tensor(mean).view(1, 3, 1, 1), torch.tensor(std).view(1, 3, 1, 1))
     theirs = numpy_normalize(pixels.permute(0, 2, 3, 1).numpy(), mean, std)
     assert np.array_equal(ours.numpy(), theirs)
+    gray = normalize(torch.zeros(2, 8, 8, 1, dtype=torch.uint8).permute(0, 3, 1, 2), torch.zeros(1, 1, 1, 1),
+                     torch.ones(1, 1, 1, 1))
+    assert gray.stride() == (64, 64, 8, 1)  # plain NCHW, never the channels_last strides of a permuted batch

@@ -434,6 +434,10 @@ class BatchAugment:
 def normalize(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
     """(N,C,H,W) 0..255 -> float32 standardised, with the operations (and so the float32 rounding) of
     zoo.runtime.preprocess.normalize. ``mean``/``std`` are (1,C,1,1) tensors on the images' device:
-    dividing by a CPU scalar would let CUDA multiply by a reciprocal instead, one bit off."""
+    dividing by a CPU scalar would let CUDA multiply by a reciprocal instead, one bit off.
+
+    The result is always plain NCHW: a permuted NHWC batch of one channel also passes as contiguous,
+    and its strides would silently switch every convolution of the model to channels_last."""
     scale = torch.full((1, 1, 1, 1), 255.0, device=images.device)
-    return images.to(torch.float32).div(scale).sub_(mean).div_(std)
+    out = torch.empty(images.shape, dtype=torch.float32, device=images.device)
+    return torch.div(images, scale, out=out).sub_(mean).div_(std)

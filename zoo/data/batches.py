@@ -195,7 +195,7 @@ class DeviceBatches:
             images = pixels.to(self.device, non_blocking=True).permute(0, 3, 1, 2)
             if self.augment is not None:
                 images = self.augment(images, augment_generator)
-            images = normalize(images, self.mean, self.std).contiguous()
+            images = normalize(images, self.mean, self.std)
             labels = labels.to(self.device, non_blocking=True)
             self.clock.stop(len(labels))
             yield images, labels
