@@ -44,7 +44,8 @@ def measure(spec: dict) -> dict:
 
     arch = get_spec(spec["arch"])
     splits = load_splits(spec["data"])
-    cfg = TrainConfig(batch_size=spec["batch"], augment=spec["augment"]).validate()
+    cfg = TrainConfig(batch_size=spec["batch"], augment=spec["augment"], image_size=spec["image_size"])
+    cfg = cfg.validate()
     defaults = family_defaults(arch.family, arch.tags)
     cfg = resolve_options(cfg, defaults, len(splits.train))
     precision = resolve_precision("auto", "cpu", defaults.cpu_bf16)
@@ -124,6 +125,7 @@ def main() -> None:
     parser.add_argument("--augments", default="standard,light")
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--image-size", type=int, help="default: the architecture's and data's, as zoo train")
     parser.add_argument("--chunk", type=int, default=25, help="steps per turn when pipelines alternate")
     parser.add_argument("--repeats", type=int, default=1, help="processes per setting (median shown)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="DataLoader workers for pil")
@@ -145,6 +147,7 @@ def main() -> None:
     for arch, batch, threads, augment in settings:
         spec = {"arch": arch, "batch": batch, "threads": threads, "augment": augment, "data": args.data,
                 "steps": args.steps, "warmup": args.warmup, "chunk": args.chunk, "workers": args.workers,
+                "image_size": args.image_size,
                 "pipelines": ["pil", "batched"]}
         samples: dict[str, list[dict]] = {c: [] for c in columns}
         for _ in range(args.repeats):
