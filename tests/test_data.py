@@ -267,7 +267,7 @@ def test_workers_and_seeded_order(digits_tree: Path) -> None:
     spec = eval_preprocessing(32, 3, [0.5] * 3, [0.5] * 3, s.native_size)
     a, val, _ = make_loaders(s, spec, augment="none", batch_size=32, workers=2, cache="off", seed=7)
     b, _, _ = make_loaders(s, spec, augment="none", batch_size=32, workers=0, cache="on", seed=7)
-    assert a.num_workers == 2 and a.persistent_workers and val.num_workers == 2
+    assert a.num_workers == 2 and a.source.loader.persistent_workers and val.num_workers == 2
     xa, ya = next(iter(a))
     xb, yb = next(iter(b))
     assert xa.shape == (32, 3, 32, 32) and ya.tolist() == yb.tolist() and bool((xa == xb).all())
@@ -324,3 +324,52 @@ def test_cli_data_export(tmp_path: Path) -> None:
     assert unknown.exit_code == 2
     assert unknown.stderr.strip() == "error: unknown data set 'digts'; did you mean digits?"
     assert not (tmp_path / "e").exists()
+
+
+# --- device batches (zoo.data.batches) ----------------------------------------------------------------
+
+def test_resident_and_streamed_batches_are_the_same_batches() -> None:
+    """Cached on the device (indexed there) or decoded by workers: one seed, one epoch of batches,
+    augmentation included; reseeding the loader's generator replays an epoch (resume)."""
+    import torch
+
+    s = load_splits("digits")
+    spec = eval_preprocessing(32, 1, [0.3], [0.3], s.native_size)
+    resident, val, _ = make_loaders(s, spec, batch_size=64, workers=0, cache="on", seed=3, pipeline="batched")
+    streamed, _, _ = make_loaders(s, spec, batch_size=64, workers=0, cache="off", seed=3, pipeline="batched")
+    assert resident.resident and val.resident and not streamed.resident and resident.num_workers == 0
+    epoch = [(x.clone(), y.clone()) for x, y in resident]
+    for (x, y), (xs, ys) in zip(epoch, streamed, strict=True):
+        assert torch.equal(x, xs) and torch.equal(y, ys)
+    assert resident.clock.images == len(epoch) * 64 and resident.clock.seconds > 0
+    for loader in (resident, streamed):
+        loader.generator.manual_seed(11)
+        first, _ = next(iter(loader))
+        loader.generator.manual_seed(11)
+        again, _ = next(iter(loader))
+        loader.generator.manual_seed(12)
+        other, _ = next(iter(loader))
+        assert torch.equal(first, again) and not torch.equal(first, other)
+
+
+def test_pil_pipeline_still_augments_in_workers() -> None:
+    import torch
+
+    s = load_splits("digits")
+    spec = eval_preprocessing(32, 1, [0.3], [0.3], s.native_size)
+    train, val, _ = make_loaders(s, spec, batch_size=64, workers=1, seed=3, pipeline="pil")
+    assert train.pipeline == "pil" and not train.resident and train.num_workers == 1 and val.resident
+    x, y = next(iter(train))
+    assert x.shape == (64, 1, 32, 32) and x.dtype == torch.float32 and y.dtype == torch.int64
+    batched, _, _ = make_loaders(s, spec, batch_size=64, workers=0, seed=3, pipeline="batched")
+    assert torch.equal(next(iter(batched))[1], y)  # the same order: only where augmentation runs differs
+
+
+def test_auto_pipeline_rule_and_bad_pipeline() -> None:
+    from zoo.data.batches import resolve_pipeline
+
+    assert resolve_pipeline("auto", "cpu", 32) == "batched" and resolve_pipeline("auto", "cpu", 224) == "pil"
+    assert resolve_pipeline("auto", "cuda", 224) == "batched" and resolve_pipeline("pil", "cuda", 32) == "pil"
+    s = load_splits("digits")
+    with pytest.raises(ZooUsageError, match="--pipeline must be one of auto, batched, pil, got 'gpu'"):
+        make_loaders(s, eval_preprocessing(32, 1, [0.5], [0.5], 8), pipeline="gpu")

@@ -83,6 +83,12 @@ def register(app: typer.Typer) -> None:
             None, "--threads", help="Intra-op CPU threads for this run (default: torch's, the core count)."
         ),
         cache: str | None = typer.Option(None, "--cache", help="auto | on | off [auto]."),
+        pipeline: str | None = typer.Option(
+            None,
+            "--pipeline",
+            help="auto | batched | pil: augment batched on the training device, or per image in PIL "
+            "workers [auto: batched on CUDA and for images up to 64 px].",
+        ),
         device: str | None = typer.Option(None, "--device", help="auto | cpu | cuda [auto]."),
         precision: str | None = typer.Option(None, "--precision", help="auto | fp32 | bf16 | fp16 [auto]."),
         channels_last: bool | None = typer.Option(
@@ -133,6 +139,7 @@ def register(app: typer.Typer) -> None:
             workers=workers,
             threads=threads,
             cache=cache,
+            pipeline=pipeline,
             device=device,
             precision=precision,
             channels_last=channels_last,

@@ -1,9 +1,10 @@
-"""DataLoaders for training and evaluation.
+"""The loaders of training and evaluation: uint8 pixels in, normalised batches on the device out.
 
-Each split is an ``ImageSet`` that builds whole batches (``__getitems__``): evaluation
-batches are one vectorised normalisation of cached uint8 pixels, training batches run the
-augmentation per image first. Pixels and normalisation come from zoo.runtime.preprocess, so
-the eval batches equal what the edge runtime computes, bit for bit.
+Each split is an ``ImageSet`` of uint8 SxSxC pixels (cached, or decoded per item by DataLoader
+workers); zoo.data.batches turns it into batches on the training device, augmented there
+(``--pipeline batched``) or per image in PIL by the workers (``pil``). Pixels come from
+zoo.runtime.preprocess and are normalised with its float32 operations, so the eval batches equal
+what the edge runtime computes, bit for bit.
 """
 
 from __future__ import annotations
@@ -17,21 +18,29 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
+from zoo.data.batched import BatchAugment
+from zoo.data.batches import (
+    DeviceBatches,
+    EpochOrder,
+    Resident,
+    Streamed,
+    check_pipeline,
+    fits_on_device,
+    resolve_pipeline,
+)
 from zoo.data.images import base_array, decode_all
 from zoo.data.splits import DataSplits, SampleSet
 from zoo.data.transforms import check_augment, train_transform
 from zoo.errors import ZooUsageError
 from zoo.registry import check_positive
-from zoo.runtime.preprocess import normalize
 
 CACHE_MODES = ("auto", "on", "off")
 CACHE_LIMIT_BYTES = 2 * 1024**3  # --cache auto holds the decoded splits when they fit in this
 
 
 class ImageSet(Dataset):
-    """One split: uint8 SxSxC pixels (cached, or decoded per item), augmented per image by
-    ``transform`` (PIL -> PIL, training only), then normalised per batch with
-    zoo.runtime.preprocess.normalize; yields (float32 NCHW, int64 N) batches."""
+    """One split as uint8 SxSxC pixels (cached, or decoded per item), optionally augmented per image
+    by ``transform`` (PIL -> PIL, the ``pil`` pipeline); yields (uint8 NHWC, int64 N) batches."""
 
     def __init__(self, samples: SampleSet, preprocessing: dict[str, Any], *, side: int,
                  transform: Any = None, cache: bool = True) -> None:
@@ -40,7 +49,6 @@ class ImageSet(Dataset):
         self.resize = int(preprocessing["resize"])
         self.side = side
         self.interpolation = preprocessing.get("interpolation", "bilinear")
-        self.mean, self.std = list(preprocessing["mean"]), list(preprocessing["std"])
         self.transform = transform
         self.labels = torch.tensor(samples.labels, dtype=torch.int64)
         self.pixels: np.ndarray | None = None
@@ -69,7 +77,7 @@ class ImageSet(Dataset):
             batch = self.pixels[index]
         else:
             batch = np.stack([self._pixels(i) for i in index])
-        return torch.from_numpy(normalize(batch, self.mean, self.std)), self.labels[torch.from_numpy(index)]
+        return torch.from_numpy(batch), self.labels[torch.from_numpy(index)]
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         images, labels = self.__getitems__([index])
@@ -98,56 +106,76 @@ def _fits(sets: Sequence[SampleSet | None], side: int, channels: int, cache: str
     return sum(len(s) for s in sets if s is not None) * side * side * channels <= CACHE_LIMIT_BYTES
 
 
-def _loader(dataset: ImageSet, *, batch_size: int, workers: int, device: str, shuffle: bool = False,
-            seed: int = 0) -> DataLoader:
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=shuffle,
-        drop_last=shuffle and len(dataset) > batch_size,  # no size-1 batch for BatchNorm
-        num_workers=workers,
-        persistent_workers=workers > 0,
-        pin_memory=str(device).startswith("cuda"),
-        generator=torch.Generator().manual_seed(seed) if shuffle else None,
-        collate_fn=_as_batch,
-    )
+def _batches(dataset: ImageSet, preprocessing: dict[str, Any], *, resident: bool, batch_size: int,
+             workers: int, device: str, shuffle: bool = False, seed: int = 0, augment: Any = None,
+             pipeline: str = "batched") -> DeviceBatches:
+    """A split on the device (indexed there) when ``resident``, else streamed by DataLoader workers."""
+    drop_last = shuffle and len(dataset) > batch_size  # no size-1 batch for BatchNorm
+    source: Resident | Streamed
+    if resident and dataset.pixels is not None and dataset.transform is None:
+        pixels = torch.from_numpy(dataset.pixels).to(device)
+        source = Resident(pixels, dataset.labels.to(device), batch_size=batch_size, drop_last=drop_last)
+    else:
+        sampler = EpochOrder(len(dataset))
+        loader = DataLoader(
+            dataset,
+            batch_size=batch_size,
+            sampler=sampler,
+            drop_last=drop_last,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+            pin_memory=str(device).startswith("cuda"),
+            generator=torch.Generator(),  # seeds the workers; reseeded by DeviceBatches every pass
+            collate_fn=_as_batch,
+        )
+        source = Streamed(loader, sampler)
+    return DeviceBatches(source, device=device, mean=preprocessing["mean"], std=preprocessing["std"],
+                         shuffle=shuffle, seed=seed, augment=augment, pipeline=pipeline, dataset=dataset)
 
 
-def _eval_set(samples: SampleSet, preprocessing: dict[str, Any], cache: bool) -> ImageSet:
-    return ImageSet(samples, preprocessing, side=int(preprocessing["crop"]), cache=cache)
+def _nbytes(sets: Sequence[ImageSet]) -> int:
+    return sum(s.pixels.nbytes for s in sets if s.pixels is not None)
 
 
 def make_loaders(splits: DataSplits, preprocessing: dict[str, Any], *, augment: str = "standard",
                  batch_size: int = 64, workers: int | None = None, cache: str = "auto",
-                 device: str = "cpu", seed: int = 0) -> tuple[DataLoader, DataLoader, DataLoader | None]:
-    """(train, val, test or None). Train is shuffled (seeded) and augmented; val/test use the
-    eval pipeline. Cached eval splits need no workers: a batch is one indexing + normalisation."""
+                 device: str = "cpu", seed: int = 0,
+                 pipeline: str = "auto") -> tuple[DeviceBatches, DeviceBatches, DeviceBatches | None]:
+    """(train, val, test or None). Train is shuffled (seeded) and augmented; val/test use the eval
+    pipeline. Cached splits that fit on the device live there and need no workers."""
     check_augment(augment)
+    check_pipeline(pipeline)
     workers = _check(batch_size, workers, cache)
     channels, crop = int(preprocessing["channels"]), int(preprocessing["crop"])
     resize = int(preprocessing["resize"])
+    pipeline = resolve_pipeline(pipeline, device, crop)
     cached = _fits([splits.train, splits.val, splits.test], resize, channels, cache)
-    if augment == "none":
-        train_set = _eval_set(splits.train, preprocessing, cached)
-    else:
-        transform = train_transform(augment, crop=crop, side=resize, channels=channels, hflip=splits.hflip)
-        train_set = ImageSet(splits.train, preprocessing, side=resize, transform=transform, cache=cached)
+    side = crop if augment == "none" else resize  # 'none' trains on the eval pixels
+    transform = None
+    if augment != "none" and pipeline == "pil":
+        transform = train_transform(augment, crop=crop, side=side, channels=channels, hflip=splits.hflip)
+    train_set = ImageSet(splits.train, preprocessing, side=side, transform=transform, cache=cached)
+    eval_sets = [ImageSet(s, preprocessing, side=crop, cache=cached)
+                 for s in (splits.val, splits.test) if s is not None]
+    resident = cached and fits_on_device(_nbytes([train_set, *eval_sets]), device)
+    batched = None
+    if augment != "none" and pipeline == "batched":
+        batched = BatchAugment(augment, crop=crop, side=side, channels=channels, hflip=splits.hflip)
+    options = {"resident": resident, "batch_size": batch_size, "device": device, "pipeline": pipeline}
+    train = _batches(train_set, preprocessing, workers=workers, shuffle=True, seed=seed, augment=batched,
+                     **options)
     eval_workers = 0 if cached else workers
-    train = _loader(train_set, batch_size=batch_size, workers=workers, device=device, shuffle=True, seed=seed)
-    val = _loader(_eval_set(splits.val, preprocessing, cached), batch_size=batch_size, workers=eval_workers,
-                  device=device)
-    test = None
-    if splits.test is not None:
-        test = _loader(_eval_set(splits.test, preprocessing, cached), batch_size=batch_size,
-                       workers=eval_workers, device=device)
-    return train, val, test
+    val, *test = [_batches(s, preprocessing, workers=eval_workers, **options) for s in eval_sets]
+    return train, val, (test[0] if test else None)
 
 
 def make_eval_loader(samples: SampleSet, preprocessing: dict[str, Any], *, batch_size: int = 128,
-                     workers: int | None = None, cache: str = "auto", device: str = "cpu") -> DataLoader:
+                     workers: int | None = None, cache: str = "auto", device: str = "cpu") -> DeviceBatches:
     """One set through the eval pipeline, in order (``zoo eval --data DIR``)."""
     workers = _check(batch_size, workers, cache)
     crop, channels = int(preprocessing["crop"]), int(preprocessing["channels"])
     cached = _fits([samples], crop, channels, cache)
-    return _loader(_eval_set(samples, preprocessing, cached), batch_size=batch_size,
-                   workers=0 if cached else workers, device=device)
+    dataset = ImageSet(samples, preprocessing, side=crop, cache=cached)
+    resident = cached and fits_on_device(_nbytes([dataset]), device)
+    return _batches(dataset, preprocessing, resident=resident, batch_size=batch_size,
+                    workers=0 if cached else workers, device=device)

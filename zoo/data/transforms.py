@@ -48,11 +48,14 @@ class ReflectRandomCrop:
         return f"{type(self).__name__}(crop={self.crop}, padding={self.padding})"
 
 
+def crop_padding(crop: int, side: int) -> int:
+    """Random crops come from the margin of large images, from reflect padding of crop/8 on small ones."""
+    return 0 if side > crop else max(1, crop // 8)
+
+
 def _random_crop(crop: int, side: int) -> Any:
-    """From the margin for large images; with reflect padding for small ones (no margin)."""
-    if side > crop:
-        return v2.RandomCrop(crop)
-    return ReflectRandomCrop(crop, padding=max(1, crop // 8))
+    padding = crop_padding(crop, side)
+    return ReflectRandomCrop(crop, padding) if padding else v2.RandomCrop(crop)
 
 
 def train_transform(preset: str, *, crop: int, side: int, channels: int, hflip: bool = True) -> v2.Compose:

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from zoo.catalog import get_spec
-from zoo.data.splits import DATASET_PREFIX
+from zoo.data.load import DATASET_PREFIX
 from zoo.errors import ZooUsageError, error_head
 from zoo.model_check import check_trainable
 from zoo.registry import ArchSpec
@@ -44,12 +44,14 @@ from zoo.run import (
 )
 from zoo.training.checkpoint import check_compatible, check_optimizer_fits, check_resumable, set_rng_state
 from zoo.training.config import RESUMABLE, TrainConfig, family_defaults, resolve_options
+from zoo.training.device import check_compile, configure_device, out_of_memory_as_error
 from zoo.training.ema import ModelEMA
 from zoo.training.loop import LoopState, Parts, fit
 from zoo.training.loop import evaluate as evaluate_loader
 from zoo.training.optim import Schedule, build_optimizer
 from zoo.training.precision import autocast, resolve_device, resolve_precision
 from zoo.training.report import Reporter, plot_confusion
+from zoo.training.speed import speed_summary
 
 SPLIT_FILE = "split.json"
 SKIPPED_FILE = "skipped.txt"
@@ -141,9 +143,12 @@ def train(
                 f"not {data}; leave --data out to continue on the same split"
             )
     defaults = family_defaults(spec.family, spec.tags)
-    cfg = resolve_options(cfg, defaults, len(splits.train))
     device = resolve_device(cfg.device)
+    cfg = resolve_options(cfg, defaults, len(splits.train), device=device,
+                          image_size=_image_size(spec, splits, cfg, prior))
     precision = resolve_precision(cfg.precision, device, defaults.cpu_bf16)
+    if cfg.compile:
+        check_compile(device)
     if prior is not None:
         c = prior.config
         check_trainable(spec, int(c["image_size"]), int(c["in_channels"]), int(c["num_classes"]),
@@ -151,11 +156,15 @@ def train(
     else:
         check_new_run(spec, splits, cfg, device, model_kwargs)
     config = _updated_config(prior, cfg) if prior else new_run_config(spec, data, splits, cfg, model_kwargs)
+    from zoo.data import resolve_pipeline
+
+    pipeline = resolve_pipeline(cfg.pipeline, device, int(config["image_size"]))
     config["runtime"] = {
         "device": device,
         "precision": precision,
         "torch": torch.__version__,
         "threads": cfg.threads or torch.get_num_threads(),
+        "pipeline": pipeline,
     }
     _seed_everything(cfg.seed)
     model = build_model(config)
@@ -167,6 +176,7 @@ def train(
         tracker = MlflowTracker((prior.run_dir if prior else out_dir or Path(arch)).name)
     # -- nothing was written above this line --
     run_dir = prior.run_dir if prior else (out_dir or new_run_dir(arch, root))
+    out_existed = out_dir is not None and out_dir.exists()  # an OOM before epoch 1 leaves it, emptied
 
     from zoo.data import batch_mixer, make_loaders
 
@@ -179,6 +189,7 @@ def train(
         cache=cfg.cache,
         device=device,
         seed=cfg.seed,
+        pipeline=pipeline,
     )
     num_classes = len(splits.classes)
     parts = _build_parts(
@@ -206,7 +217,9 @@ def train(
     meta = {"arch": arch, "classes": list(splits.classes)}
     reporter.info(
         f"training {arch} on {config['data']['source']} ({len(splits.train)} train / "
-        f"{len(splits.val)} val images, {config['image_size']}px, {device} {precision}) -> {run_dir}"
+        f"{len(splits.val)} val images, {config['image_size']}px, {device} {precision}, batch "
+        f"{cfg.batch_size}, {pipeline} pipeline{', data on the device' if train_loader.resident else ''})"
+        f" -> {run_dir}"
     )
     if prior is not None:
         done = state.epoch >= int(cfg.epochs)  # type: ignore[arg-type]
@@ -219,6 +232,7 @@ def train(
         tracker.log_config(run_dir, config)
     threads_before = torch.get_num_threads()
     claim = None
+    restore_device = configure_device(device)
     start = time.perf_counter()
     try:
         claim = claim_run_dir(run_dir, fresh=prior is None)  # a second process on this directory is refused
@@ -228,15 +242,19 @@ def train(
         if claim.reused:
             reporter.info(f"{run_dir}: a run stopped before its first checkpoint; starting it afresh")
         _write_run_files(run_dir, config, splits, new=prior is None or prior.checkpoint is None)
-        state = fit(
-            parts, state, cfg, train_loader, val_loader, run_dir, num_classes, meta, reporter,
-            _chain(callbacks),
-        )
+        with out_of_memory_as_error(run_dir, arch=arch, batch_size=int(cfg.batch_size),  # type: ignore[arg-type]
+                                    epochs_done=lambda: state.epoch, new_run=prior is None,
+                                    keep_dir=out_existed):
+            state = fit(
+                parts, state, cfg, train_loader, val_loader, run_dir, num_classes, meta, reporter,
+                _chain(callbacks),
+            )
         seconds = time.perf_counter() - start
         activations, recorder = _close_recorder(recorder, reporter, seconds), None
         # still under --threads: the final evaluation is part of the run the user sized
         result = _final_report(run_dir, config, splits.classes, state, val_loader, test_loader, device)
-        result.update(train_seconds=seconds, epochs_run=state.epoch, stopped_early=state.stopped_early)
+        result.update(train_seconds=seconds, epochs_run=state.epoch, stopped_early=state.stopped_early,
+                      speed=speed_summary(state.history, pipeline, train_loader.resident))
         if activations is not None:
             result["activation_stats"] = activations
         atomic_write_json(run_dir / RESULTS_FILE, result)
@@ -246,6 +264,7 @@ def train(
         raise
     finally:
         torch.set_num_threads(threads_before)
+        restore_device()
         if recorder is not None:  # stopped by an error: still write what was recorded
             _close_recorder(recorder, reporter, time.perf_counter() - start)
         if claim is not None:
@@ -452,6 +471,13 @@ def new_run_config(
         "zoo_version": __version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def _image_size(spec: ArchSpec, splits: Any, cfg: TrainConfig, prior: _Prior | None) -> int:
+    """The run's image size, before config.json exists (the CUDA batch default depends on it)."""
+    if prior is not None:
+        return int(prior.config["image_size"])
+    return _input_shape(spec, splits, cfg)[0]
 
 
 def _source_id(data: str | Path) -> str:

@@ -21,11 +21,12 @@ CACHES = ("auto", "on", "off")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 MIXERS = ("mixup", "cutmix", "mixup,cutmix")
+PIPELINES = ("auto", "batched", "pil")
 
 # Options that may change when a run is resumed; everything else must match the original run.
 RESUMABLE = (
     "epochs", "patience", "device", "workers", "threads", "quiet", "json", "mlflow", "compile",
-    "activation_stats", "activation_every",
+    "activation_stats", "activation_every", "pipeline",
 )
 
 
@@ -48,6 +49,10 @@ FAMILY_DEFAULTS: dict[str, FamilyDefaults] = {
     "mobilenet": FamilyDefaults("adamw", 3e-3, 1e-2, 64, cpu_bf16=False, channels_last=True),
 }
 GENERIC_DEFAULTS = FamilyDefaults("adamw", 2e-3, 1e-2, 64, cpu_bf16=False, channels_last=False)
+
+# On CUDA the default batch is larger (the GPU needs it to be busy): 512 for small images, 128 above
+# SMALL_IMAGE px; the learning rate then follows the batch by the square-root rule (below).
+CUDA_BATCH, CUDA_BATCH_LARGE, SMALL_IMAGE = 512, 128, 64
 
 TARGET_STEPS = 6000  # default epochs aim at about this many optimiser steps ...
 MIN_EPOCHS, MAX_EPOCHS = 10, 30  # ... within these bounds
@@ -84,6 +89,7 @@ class TrainConfig:
     workers: int | None = None
     threads: int | None = None
     cache: str = "auto"
+    pipeline: str = "auto"
     device: str = "auto"
     precision: str = "auto"
     channels_last: bool | None = None
@@ -127,6 +133,7 @@ class TrainConfig:
         _choice("--augment", self.augment, AUGMENTS)
         _choice("--norm", self.norm, NORMS)
         _choice("--cache", self.cache, CACHES)
+        _choice("--pipeline", self.pipeline, PIPELINES)
         _choice("--device", self.device, DEVICES)
         _choice("--precision", self.precision, PRECISIONS)
         _choice("--mixup", self.mixup, MIXERS)
@@ -160,18 +167,36 @@ def default_epochs(train_size: int, batch_size: int) -> int:
     return max(MIN_EPOCHS, min(MAX_EPOCHS, math.ceil(TARGET_STEPS / steps)))
 
 
-def resolve_options(cfg: TrainConfig, defaults: FamilyDefaults, train_size: int) -> TrainConfig:
+def scaled_lr(lr: float, batch: int, reference_batch: int) -> float:
+    """The square-root scaling rule: ``lr * sqrt(batch / reference_batch)`` (Krizhevsky 2014, Hoffer
+    et al. 2017; the usual rule for Adam). Gentler than the linear rule for SGD, which from these
+    already high lrs (0.1 at batch 64) would ask for 0.8 at 512."""
+    return lr * math.sqrt(batch / reference_batch)
+
+
+def resolve_options(
+    cfg: TrainConfig, defaults: FamilyDefaults, train_size: int, *, device: str = "cpu", image_size: int = 32
+) -> TrainConfig:
     """Fill the optimiser/lr/batch/epochs ``None`` fields from the family defaults and data size.
 
-    Image size, channels, device and precision are resolved where their inputs live (api/precision).
+    On CUDA the default batch is CUDA_BATCH (CUDA_BATCH_LARGE above SMALL_IMAGE px) and channels_last
+    is on (tensor cores want NHWC). An lr not given follows the batch by :func:`scaled_lr`, from the
+    family's lr at its batch. Image size, channels, device and precision are resolved where their
+    inputs live (api/precision).
     """
     d = defaults
-    batch = cfg.batch_size or d.batch_size
+    cuda = device.startswith("cuda")
+    batch = cfg.batch_size or ((CUDA_BATCH if image_size <= SMALL_IMAGE else CUDA_BATCH_LARGE) if cuda
+                               else d.batch_size)
     optimizer = cfg.optimizer or d.optimizer
     # an optimiser chosen by hand keeps a learning rate that suits it, not the family's other optimiser's
     same_opt = optimizer == d.optimizer
-    lr = cfg.lr if cfg.lr is not None else (d.lr if same_opt else (0.05 if optimizer == "sgd" else 2e-3))
+    base_lr = d.lr if same_opt else (0.05 if optimizer == "sgd" else 2e-3)
+    lr = cfg.lr if cfg.lr is not None else scaled_lr(base_lr, batch, d.batch_size)
     wd = cfg.weight_decay if cfg.weight_decay is not None else (d.weight_decay if same_opt else 5e-4)
+    channels_last = cfg.channels_last
+    if channels_last is None:
+        channels_last = True if cuda else d.channels_last
     return TrainConfig.from_dict(
         {
             **cfg.to_dict(),
@@ -180,7 +205,7 @@ def resolve_options(cfg: TrainConfig, defaults: FamilyDefaults, train_size: int)
             "lr": lr,
             "weight_decay": wd,
             "epochs": cfg.epochs or default_epochs(train_size, batch),
-            "channels_last": d.channels_last if cfg.channels_last is None else cfg.channels_last,
+            "channels_last": channels_last,
         }
     )
 

@@ -28,6 +28,7 @@ from zoo.training.ema import ModelEMA
 from zoo.training.metrics import Meter
 from zoo.training.optim import Schedule, current_lr
 from zoo.training.report import Reporter, plot_curves, write_metrics_csv
+from zoo.training.speed import loader_speeds
 
 
 class TrainingInterrupted(ZooError):
@@ -124,8 +125,9 @@ def train_epoch(
         if parts.ema is not None:
             parts.ema.update(parts.model)
         meter.update(logits, targets, loss_value)
-        reporter.batch(meter.loss, meter.top1, meter.n / max(1e-9, time.perf_counter() - start))
+        reporter.batch(meter.loss, meter.top1, **loader_speeds(loader, meter.n, time.perf_counter() - start))
     return meter, meter.n / max(1e-9, time.perf_counter() - start)
+
 
 
 def _step(parts: Parts, loss: torch.Tensor, clip_grad: float) -> None:
@@ -222,6 +224,7 @@ def fit(
             train_meter, ips = train_epoch(
                 parts, train_loader, num_classes, reporter, epoch, epochs, cfg.clip_grad
             )
+            speeds = loader_speeds(train_loader, train_meter.n, train_meter.n / max(1e-9, ips))
             val = evaluate(
                 parts.eval_model(),
                 val_loader,
@@ -241,7 +244,7 @@ def fit(
                 "val_loss": val.loss,
                 "val_top1": val.top1,
                 "val_top5": val.top5,
-                "img_per_s": ips,
+                **speeds,
                 "epoch_s": time.perf_counter() - t0,
             }
             improved = val.loss < state.best_loss

@@ -30,6 +30,8 @@ CSV_COLUMNS = (
     "val_top5",
     "img_per_s",
     "epoch_s",
+    "loader_img_per_s",
+    "model_img_per_s",
 )
 
 
@@ -119,6 +121,15 @@ def plural(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
+def speed_text(row: dict[str, Any]) -> str:
+    """``449 img/s (loader 25,000, model 457)``: the loader and the model alone, so the one that
+    bounds training shows (rows without a loader clock print the total only)."""
+    text = f"{row['img_per_s']:,.0f} img/s"
+    if row.get("loader_img_per_s") is not None and row.get("model_img_per_s") is not None:
+        text += f" (loader {row['loader_img_per_s']:,.0f}, model {row['model_img_per_s']:,.0f})"
+    return text
+
+
 def _fmt(value: float | None, pct: bool = False) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
@@ -146,19 +157,20 @@ class Reporter:
             TextColumn(f"epoch {epoch}/{epochs}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn(
-                "loss {task.fields[loss]:.4f}  acc {task.fields[acc]:.2%}  {task.fields[ips]:.0f} img/s"
-            ),
+            TextColumn("loss {task.fields[loss]:.4f}  acc {task.fields[acc]:.2%}  {task.fields[speed]}"),
             TimeRemainingColumn(),
             console=self.err,
             transient=True,
         )
-        self._task = self._progress.add_task("train", total=batches, loss=0.0, acc=0.0, ips=0.0)
+        self._task = self._progress.add_task("train", total=batches, loss=0.0, acc=0.0, speed="")
         self._progress.start()
 
-    def batch(self, loss: float, acc: float, ips: float) -> None:
+    def batch(self, loss: float, acc: float, img_per_s: float, loader_img_per_s: float | None = None,
+              model_img_per_s: float | None = None) -> None:
         if self._progress is not None:
-            self._progress.update(self._task, advance=1, loss=loss, acc=acc, ips=ips)
+            speed = speed_text({"img_per_s": img_per_s, "loader_img_per_s": loader_img_per_s,
+                                "model_img_per_s": model_img_per_s})
+            self._progress.update(self._task, advance=1, loss=loss, acc=acc, speed=speed)
 
     def end_epoch(self, row: dict[str, Any], epochs: int, best: bool) -> None:
         if self._progress is not None:
@@ -168,7 +180,7 @@ class Reporter:
             f"epoch {row['epoch']:>3}/{epochs}  lr {row['lr']:.2e}  "
             f"train loss {row['train_loss']:.4f} acc {_fmt(row['train_top1'], True)}  "
             f"val loss {row['val_loss']:.4f} acc {_fmt(row['val_top1'], True)}  "
-            f"{row['img_per_s']:.0f} img/s  {row['epoch_s']:.1f}s{'  *best' if best else ''}"
+            f"{speed_text(row)}  {row['epoch_s']:.1f}s{'  *best' if best else ''}"
         )
 
     def summary(self, result: dict[str, Any]) -> None:
