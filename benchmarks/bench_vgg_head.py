@@ -18,6 +18,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 
 STEP = r"""
 import json, resource, sys, time, torch, zoo
@@ -40,8 +41,9 @@ def cell(src: str | None, threads: int, seconds: float) -> dict[str, float]:
     env = dict(os.environ)
     if src:
         env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+    # cwd: not this tree, which ``python -c`` would put before PYTHONPATH on sys.path
     out = subprocess.run([sys.executable, "-c", STEP, str(threads), str(seconds)], env=env,
-                         capture_output=True, text=True, check=True)
+                         capture_output=True, text=True, check=True, cwd=tempfile.gettempdir())
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
