@@ -95,3 +95,27 @@ def test_long_error_messages_end_at_a_sentence_or_word() -> None:
     assert error_head(RuntimeError("word " * 50), 23) == "word word word word..."
     assert error_head(RuntimeError("short\nmore")) == "short"
     assert error_head(RuntimeError("")) == "RuntimeError"
+
+
+WAIT_POLICY_PROBE = """
+import os, sys
+from zoo.cli import main
+sys.argv = ["zoo", "--version"]
+try:
+    main()
+except SystemExit:
+    pass
+print(os.environ.get("OMP_WAIT_POLICY"), "torch" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_the_cli_makes_openmp_threads_wait_passively_unless_told(given: str | None, expected: str) -> None:
+    """Spinning OpenMP threads collapse on a shared machine (benchmarks/RESULTS.md, "Threads on a busy
+    machine"): the CLI sets OMP_WAIT_POLICY before torch loads, and a user's own value wins."""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if given:
+        env["OMP_WAIT_POLICY"] = given
+    out = subprocess.run([sys.executable, "-c", WAIT_POLICY_PROBE], env=env, capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.split()[-2:] == [expected, "False"]  # set, and before torch was imported

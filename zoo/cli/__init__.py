@@ -9,6 +9,7 @@ Each subcommand lives in its own module and imports torch only inside its body, 
 from __future__ import annotations
 
 import errno
+import os
 import sys
 import warnings
 from typing import Any
@@ -88,8 +89,16 @@ def _register_commands() -> None:
 _register_commands()
 
 
+# OpenMP threads that wait by spinning collapse when another job shares the cores: on the 2-core
+# development VM with other work running, 2 intra-op threads trained resnet20 at 15-20 img/s with
+# the default policy and 109-145 img/s with PASSIVE; one thread is the same under both
+# (benchmarks/RESULTS.md, "Threads on a busy machine"). libgomp reads it once, when torch loads.
+WAIT_POLICY = "PASSIVE"
+
+
 def main() -> None:
     """Console-script entry point."""
+    os.environ.setdefault("OMP_WAIT_POLICY", WAIT_POLICY)  # before torch is imported; a user's value wins
     warnings.formatwarning = _one_line_warning  # type: ignore[assignment]
     for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 prints as \xe9, never crashes
         reconfigure = getattr(stream, "reconfigure", None)
