@@ -68,9 +68,15 @@ def test_the_four_commands_as_typed(tmp_path: Path) -> None:
     rows = [json.loads(line) for line in predicted.stdout.splitlines()]
     assert len(rows) == 24 and all(r["top"][0]["class"] in CLASSES for r in rows)
 
+    benched = zoo_cmd(tmp_path, "bench", "--backend", "torch", "--batch-size", "1", "--repeats", "2",
+                      "--json")
+    assert benched.returncode == 0, benched.stderr
+    assert f"benchmarking the most recent run, {Path('runs') / 'vgg11_bn-1'}" in benched.stderr
+    assert json.loads(benched.stdout.splitlines()[0])["model"] == "vgg11_bn (vgg11_bn-1)"
+
 
 def test_commands_given_no_run_say_how_to_get_one(tmp_path: Path) -> None:
-    for args in (("export", "--format", "onnx"), ("eval",), ("predict", "photo.png")):
+    for args in (("export", "--format", "onnx"), ("eval",), ("predict", "photo.png"), ("bench",)):
         result = zoo_cmd(tmp_path, *args)
         assert result.returncode == 2
         assert result.stderr.startswith("error: no trained run under runs/")

@@ -30,8 +30,9 @@ def _num(value: float | None, fmt: str) -> str:
 
 
 def bench(
-    targets: list[str] = typer.Argument(..., metavar="ARCH|RUN_DIR...",
-                                        help="Architecture names (random weights) or run directories."),
+    targets: list[str] | None = typer.Argument(
+        None, metavar="[ARCH|RUN_DIR]...",
+        help="Architecture names (random weights) or run directories [the most recent run under ./runs]."),
     backend: str | None = typer.Option(
         None, "--backend", "-b",
         help="Comma list of torch, plain, torchvision, torchscript, onnxruntime, onnxruntime-int8, "
@@ -60,6 +61,11 @@ def bench(
     from zoo.bench import BenchOptions, bench_report, parse_backends
 
     err = Console(stderr=True)
+    if not targets:
+        from zoo.run import latest_run
+
+        targets = [str(latest_run())]
+        typer.echo(f"benchmarking the most recent run, {targets[0]}", err=True)
     options = BenchOptions(device=device, precision=precision, channels_last=channels_last, compile=compile,
                            mode=mode, input=input, threads=threads)
     report = bench_report(
