@@ -42,6 +42,7 @@ from zoo.run import (
     read_json,
     stopped_before_first_checkpoint,
 )
+from zoo.training import distributed
 from zoo.training.checkpoint import check_compatible, check_optimizer_fits, check_resumable, set_rng_state
 from zoo.training.config import RESUMABLE, TrainConfig, family_defaults, resolve_options
 from zoo.training.device import check_compile, configure_device, out_of_memory_as_error
@@ -125,6 +126,7 @@ def train(
             "--data is required: a directory of class folders or a data set from 'zoo data list'"
         )
     out_dir = _check_out(Path(out)) if out is not None else None
+    dist = distributed.start(resolve_device(cfg.device))  # None unless torchrun started several processes
 
     from zoo.data import load_splits
 
@@ -142,13 +144,17 @@ def train(
                 f"--resume {prior.run_dir}: that run trained on {prior.config['data']['source']}, "
                 f"not {data}; leave --data out to continue on the same split"
             )
+    if dist is not None:  # a data directory that differs between nodes fails here, on every rank
+        dist.agree([list(splits.classes), len(splits.train), len(splits.val)], "data (classes, train, val)")
     defaults = family_defaults(spec.family, spec.tags)
-    device = resolve_device(cfg.device)
+    device = dist.device if dist is not None else resolve_device(cfg.device)
     cfg = resolve_options(cfg, defaults, len(splits.train), device=device,
                           image_size=_image_size(spec, splits, cfg, prior))
     precision = resolve_precision(cfg.precision, device, defaults.cpu_bf16)
     if cfg.compile:
         check_compile(device)
+    distributed.check_sync_bn(cfg.sync_bn and dist is not None, device)
+    rank_batch = dist.per_rank_batch(int(cfg.batch_size)) if dist is not None else int(cfg.batch_size)  # type: ignore[arg-type]
     if prior is not None:
         c = prior.config
         check_trainable(spec, int(c["image_size"]), int(c["in_channels"]), int(c["num_classes"]),
@@ -169,22 +175,25 @@ def train(
     _seed_everything(cfg.seed)
     model = build_model(config)
 
+    writer = dist is None or dist.writer  # rank 0 alone writes the run directory and logs
     tracker = None
-    if cfg.mlflow:  # started before anything is written: a tracking error leaves no run directory
+    if cfg.mlflow and writer:  # started before anything is written: a tracking error leaves no run directory
         from zoo.training.tracking import MlflowTracker
 
         tracker = MlflowTracker((prior.run_dir if prior else out_dir or Path(arch)).name)
     # -- nothing was written above this line --
-    run_dir = prior.run_dir if prior else (out_dir or new_run_dir(arch, root))
+    run_dir = prior.run_dir if prior else (out_dir or (new_run_dir(arch, root) if writer else None))
+    if dist is not None:
+        run_dir = dist.from_rank0(run_dir)
     out_existed = out_dir is not None and out_dir.exists()  # an OOM before epoch 1 leaves it, emptied
 
     from zoo.data import batch_mixer, make_loaders
 
     train_loader, val_loader, test_loader = make_loaders(
-        splits,
+        distributed.shard_splits(splits, dist, cfg.seed) if dist is not None else splits,
         config["preprocessing"],
         augment=cfg.augment,
-        batch_size=int(cfg.batch_size),  # type: ignore[arg-type]
+        batch_size=rank_batch,
         workers=cfg.workers,
         cache=cfg.cache,
         device=device,
@@ -192,14 +201,13 @@ def train(
         pipeline=pipeline,
     )
     num_classes = len(splits.classes)
-    parts = _build_parts(
-        model, cfg, device, precision, len(train_loader), batch_mixer(cfg.mixup, num_classes, cfg.mixup_alpha)
-    )
+    mixer = batch_mixer(cfg.mixup, num_classes, cfg.mixup_alpha)
+    parts = _build_parts(model, cfg, device, precision, len(train_loader), mixer, dist)
     state = LoopState()
     if prior is not None and prior.checkpoint is not None:
         state = _restore(parts, prior.checkpoint, cfg, len(train_loader), prior.run_dir / "last.pt")
     recorder = None
-    if cfg.activation_stats:
+    if cfg.activation_stats and writer:
         from zoo.training.activations import ActivationRecorder
 
         steps = len(train_loader)
@@ -208,7 +216,7 @@ def train(
     callbacks = [recorder.end_epoch] if recorder is not None else []
     callbacks += [tracker.log_epoch] if tracker is not None else []
     callbacks += [on_epoch] if on_epoch is not None else []
-    reporter = Reporter(cfg.quiet or cfg.json)
+    reporter = Reporter(cfg.quiet or cfg.json or not writer)
     if picked:
         reporter.info(picked)
     if splits.skipped and prior is None:
@@ -218,7 +226,8 @@ def train(
     reporter.info(
         f"training {arch} on {config['data']['source']} ({len(splits.train)} train / "
         f"{len(splits.val)} val images, {config['image_size']}px, {device} {precision}, batch "
-        f"{cfg.batch_size}, {pipeline} pipeline{', data on the device' if train_loader.resident else ''})"
+        f"{cfg.batch_size}{f' = {dist.world} processes x {rank_batch}' if dist else ''}, {pipeline} pipeline"
+        f"{', data on the device' if train_loader.resident else ''})"
         f" -> {run_dir}"
     )
     if prior is not None:
@@ -235,16 +244,19 @@ def train(
     restore_device = configure_device(device)
     start = time.perf_counter()
     try:
-        claim = claim_run_dir(run_dir, fresh=prior is None)  # a second process on this directory is refused
+        if writer:  # a second process on this directory is refused
+            claim = claim_run_dir(run_dir, fresh=prior is None)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         start = time.perf_counter()
-        if claim.reused:
+        if claim is not None and claim.reused:
             reporter.info(f"{run_dir}: a run stopped before its first checkpoint; starting it afresh")
-        _write_run_files(run_dir, config, splits, new=prior is None or prior.checkpoint is None)
-        with out_of_memory_as_error(run_dir, arch=arch, batch_size=int(cfg.batch_size),  # type: ignore[arg-type]
-                                    epochs_done=lambda: state.epoch, new_run=prior is None,
-                                    keep_dir=out_existed):
+        if writer:
+            _write_run_files(run_dir, config, splits, new=prior is None or prior.checkpoint is None)
+        oom = out_of_memory_as_error(run_dir, arch=arch, batch_size=rank_batch,
+                                     epochs_done=lambda: state.epoch, new_run=prior is None,
+                                     keep_dir=out_existed or not writer)
+        with distributed.lost_peers(dist), oom:
             state = fit(
                 parts, state, cfg, train_loader, val_loader, run_dir, num_classes, meta, reporter,
                 _chain(callbacks),
@@ -252,12 +264,17 @@ def train(
         seconds = time.perf_counter() - start
         activations, recorder = _close_recorder(recorder, reporter, seconds), None
         # still under --threads: the final evaluation is part of the run the user sized
-        result = _final_report(run_dir, config, splits.classes, state, val_loader, test_loader, device)
+        with distributed.lost_peers(dist):
+            result = _final_report(run_dir, config, splits.classes, state, val_loader, test_loader, device,
+                                   dist)
         result.update(train_seconds=seconds, epochs_run=state.epoch, stopped_early=state.stopped_early,
                       speed=speed_summary(state.history, pipeline, train_loader.resident))
         if activations is not None:
             result["activation_stats"] = activations
-        atomic_write_json(run_dir / RESULTS_FILE, result)
+        if dist is not None:
+            result["processes"] = dist.world
+        if writer:
+            atomic_write_json(run_dir / RESULTS_FILE, result)
     except BaseException as exc:
         if tracker is not None:
             tracker.finish(run_dir, None, exc)
@@ -269,6 +286,8 @@ def train(
             _close_recorder(recorder, reporter, time.perf_counter() - start)
         if claim is not None:
             claim.release()
+        if dist is not None:
+            dist.stop()
     if tracker is not None:
         tracker.finish(run_dir, result, None)
     reporter.summary(result)
@@ -538,16 +557,20 @@ def _seed_everything(seed: int) -> None:
 
 
 def _build_parts(
-    model: nn.Module, cfg: TrainConfig, device: str, precision: str, steps_per_epoch: int, mixer: Any
+    model: nn.Module, cfg: TrainConfig, device: str, precision: str, steps_per_epoch: int, mixer: Any,
+    dist: distributed.Dist | None = None,
 ) -> Parts:
     model = model.to(device)
     channels_last = bool(cfg.channels_last)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
+    if dist is not None:
+        model = distributed.convert_sync_bn(model, cfg.sync_bn)
     optimizer = build_optimizer(model, cfg)
+    forward = dist.wrap(model) if dist is not None else model
     return Parts(
         model=model,
-        forward=torch.compile(model) if cfg.compile else model,  # type: ignore[arg-type]
+        forward=torch.compile(forward) if cfg.compile else forward,  # type: ignore[arg-type]
         optimizer=optimizer,
         schedule=Schedule(optimizer, cfg, steps_per_epoch),
         criterion=nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing),
@@ -557,6 +580,7 @@ def _build_parts(
         scaler=torch.amp.GradScaler("cuda") if precision == "fp16" else None,
         ema=ModelEMA(model, cfg.ema_decay) if cfg.ema else None,
         mixer=mixer,
+        dist=dist,
     )
 
 
@@ -568,9 +592,14 @@ def _final_report(
     val_loader: Any,
     test_loader: Any,
     device: str,
+    dist: distributed.Dist | None = None,
 ) -> dict[str, Any]:
-    """The best checkpoint on val (and test) in fp32, as ``zoo eval`` will see it; confusion.png."""
-    model = load_model(run_dir, "best")[0].to(device)
+    """The best checkpoint on val (and test) in fp32, as ``zoo eval`` will see it; confusion.png.
+    Distributed: rank 0 reads best.pt and sends it; each rank evaluates its share, the counts are summed."""
+    writer = dist is None or dist.writer
+    model = (load_model(run_dir, "best")[0] if writer else build_model(config)).to(device)
+    if dist is not None:
+        dist.sync_state(model)
     result: dict[str, Any] = {
         "arch": config["arch"],
         "data": config["data"]["source"],
@@ -580,14 +609,16 @@ def _final_report(
     }
     for name, loader in (("val", val_loader), ("test", test_loader)):
         if loader is not None:
-            result[name] = evaluate_loader(model, loader, len(classes), device=device).summary(classes)
+            meter = evaluate_loader(model, loader, len(classes), device=device)
+            result[name] = (dist.reduce_meter(meter) if dist is not None else meter).summary(classes)
     shown = "test" if test_loader is not None else "val"
-    plot_confusion(
-        run_dir / "confusion.png",
-        result[shown]["confusion"],
-        classes,
-        f"{config['arch']}: {shown} split, top-1 {100 * result[shown]['top1']:.2f}%",
-    )
+    if writer:
+        plot_confusion(
+            run_dir / "confusion.png",
+            result[shown]["confusion"],
+            classes,
+            f"{config['arch']}: {shown} split, top-1 {100 * result[shown]['top1']:.2f}%",
+        )
     return result
 
 

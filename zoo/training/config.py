@@ -26,7 +26,7 @@ PIPELINES = ("auto", "batched", "pil")
 # Options that may change when a run is resumed; everything else must match the original run.
 RESUMABLE = (
     "epochs", "patience", "device", "workers", "threads", "quiet", "json", "mlflow", "compile",
-    "activation_stats", "activation_every", "pipeline",
+    "activation_stats", "activation_every", "pipeline", "sync_bn",
 )
 
 
@@ -99,6 +99,7 @@ class TrainConfig:
     mlflow: bool = False
     activation_stats: bool = False  # per-layer activation statistics (zoo.training.activations)
     activation_every: int = 10  # ... recorded every this many training steps
+    sync_bn: bool = False  # under torchrun: BatchNorm statistics over the global batch (CUDA only)
 
     def validate(self) -> TrainConfig:
         """Raise a one-line ZooUsageError for the first bad option (nothing is written before this)."""

@@ -52,6 +52,12 @@ class Parts:
     scaler: torch.amp.GradScaler | None = None
     ema: ModelEMA | None = None
     mixer: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None
+    dist: Any = None  # zoo.training.distributed.Dist when several processes train together
+
+    @property
+    def writer(self) -> bool:
+        """Whether this process writes the run directory (rank 0, or the only process)."""
+        return self.dist is None or self.dist.writer
 
     def eval_model(self) -> nn.Module:
         """The weights that are validated, saved as "model" and exported (EMA when on)."""
@@ -126,6 +132,8 @@ def train_epoch(
             parts.ema.update(parts.model)
         meter.update(logits, targets, loss_value)
         reporter.batch(meter.loss, meter.top1, **loader_speeds(loader, meter.n, time.perf_counter() - start))
+    if parts.dist is not None:  # every rank reports the global figures (and img/s of all ranks)
+        parts.dist.reduce_meter(meter)
     return meter, meter.n / max(1e-9, time.perf_counter() - start)
 
 
@@ -212,19 +220,22 @@ def fit(
     last = run_dir / "last.pt"
 
     def save_last() -> None:
-        save_checkpoint(last, **checkpoint_parts(parts, state, cfg, meta))
+        if parts.writer:
+            save_checkpoint(last, **checkpoint_parts(parts, state, cfg, meta))
 
     if state.epoch == 0:
         save_last()
     epoch = state.epoch + 1
     try:
         while epoch <= epochs and not state.stopped_early:
-            _reseed_loader(train_loader, cfg.seed, epoch)
+            _reseed_loader(train_loader, cfg.seed, epoch, parts.dist.seed_offset if parts.dist else 0)
             t0 = time.perf_counter()
             train_meter, ips = train_epoch(
                 parts, train_loader, num_classes, reporter, epoch, epochs, cfg.clip_grad
             )
             speeds = loader_speeds(train_loader, train_meter.n, train_meter.n / max(1e-9, ips))
+            if parts.dist is not None:
+                parts.dist.sync_state(parts.eval_model(), buffers_only=True)
             val = evaluate(
                 parts.eval_model(),
                 val_loader,
@@ -234,6 +245,8 @@ def fit(
                 autocast=parts.autocast,
                 confusion=False,
             )
+            if parts.dist is not None:
+                parts.dist.reduce_meter(val)
             lr = current_lr(parts.optimizer)
             parts.schedule.after_epoch(val.loss)
             row = {
@@ -250,7 +263,7 @@ def fit(
             improved = val.loss < state.best_loss
             _advance(state, row, improved, cfg.patience)
             with defer_interrupt():  # the epoch is complete: a Ctrl-C lands after it is recorded whole
-                if improved:
+                if improved and parts.writer:
                     save_checkpoint(
                         run_dir / "best.pt",
                         model=parts.eval_model().state_dict(),
@@ -260,7 +273,8 @@ def fit(
                         **meta,
                     )
                 save_last()
-                write_metrics_csv(run_dir / "metrics.csv", state.history)
+                if parts.writer:
+                    write_metrics_csv(run_dir / "metrics.csv", state.history)
             reporter.end_epoch(row, epochs, improved)
             if on_epoch is not None:
                 on_epoch(row)
@@ -271,7 +285,7 @@ def fit(
             f"continue with: zoo train {meta['arch']} --resume {run_dir}"
         ) from None
     finally:
-        if state.history:
+        if state.history and parts.writer:
             plot_curves(run_dir / "curves.png", state.history)
     if state.stopped_early:
         reporter.info(f"stopped early: validation loss did not improve for {cfg.patience} epochs")
@@ -288,8 +302,9 @@ def _advance(state: LoopState, row: dict[str, Any], improved: bool, patience: in
         state.stopped_early = patience > 0 and state.bad_epochs >= patience
 
 
-def _reseed_loader(loader: Any, seed: int, epoch: int) -> None:
-    """Epoch-seeded shuffling and augmentation, so a resumed run sees the batches it would have."""
+def _reseed_loader(loader: Any, seed: int, epoch: int, offset: int = 0) -> None:
+    """Epoch-seeded shuffling and augmentation, so a resumed run sees the batches it would have
+    (``offset``: each rank of a distributed run draws its own)."""
     generator = getattr(loader, "generator", None)
     if isinstance(generator, torch.Generator):
-        generator.manual_seed(seed * 100_003 + epoch)
+        generator.manual_seed(seed * 100_003 + epoch + offset)
