@@ -23,9 +23,28 @@ def _given(**options: Any) -> dict[str, Any]:
     return {k: v for k, v in options.items() if v is not None}
 
 
+def _command_line(ctx: typer.Context, skip: str) -> list[str]:
+    """The arguments of this command as given (defaults included), less option ``skip``: what each
+    process that ``--nproc`` starts is run with."""
+    args: list[str] = []
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name or "")
+        if param.name == skip or value is None:
+            continue
+        if param.param_type_name == "argument":
+            args.insert(0, str(value))
+        elif getattr(param, "is_flag", False):
+            if value or param.secondary_opts:  # type: ignore[attr-defined]
+                args.append(param.opts[0] if value else param.secondary_opts[0])  # type: ignore[attr-defined]
+        else:
+            args += [param.opts[0], str(value)]
+    return args
+
+
 def register(app: typer.Typer) -> None:
     @app.command("train", epilog=_EPILOG)
     def train_cmd(
+        ctx: typer.Context,
         arch: str | None = typer.Argument(
             None, help="Architecture name (see 'zoo list'); may come from --config."
         ),
@@ -104,6 +123,14 @@ def register(app: typer.Typer) -> None:
         activation_every: int | None = typer.Option(
             None, "--activation-every", help="Record activation statistics every this many steps [10]."
         ),
+        nproc: int | None = typer.Option(
+            None, "--nproc", help="Train with N processes on this machine (torchrun --standalone "
+            "--nproc-per-node N); --batch-size is then the global batch [1]."
+        ),
+        sync_bn: bool | None = typer.Option(
+            None, "--sync-bn", help="With several processes: BatchNorm statistics over the global batch "
+            "(CUDA only) [off]."
+        ),
     ) -> None:
         """Train ARCH (a name, or a family such as 'vgg' for its default member) on an image folder
         or a built-in data set; writes a run directory. --quiet prints only the run directory."""
@@ -149,6 +176,7 @@ def register(app: typer.Typer) -> None:
             mlflow=mlflow,
             activation_stats=activation_stats,
             activation_every=activation_every,
+            sync_bn=sync_bn,
         )
         model_kwargs = None
         if config is not None:
@@ -159,9 +187,18 @@ def register(app: typer.Typer) -> None:
             raise ZooUsageError("missing ARCH: name an architecture (or give --config FILE with an \"arch\")")
         get_spec(arch)  # a mistyped name or option fails here, before torch is imported
         TrainConfig(**options).validate()
+        if nproc is not None and nproc != 1:
+            from zoo.training.launch import launch_local
+
+            launch_local(nproc, _command_line(ctx, skip="nproc"), batch_size=options.get("batch_size"),
+                         sync_bn=bool(options.get("sync_bn")), device=options.get("device"))
+            return
         from zoo.training.api import train
+        from zoo.training.distributed import env_rank
 
         run = train(arch, data, out=out, resume=resume, root=root, model_kwargs=model_kwargs, **options)
+        if env_rank() != 0:  # under torchrun rank 0 alone prints the result
+            return
         if as_json:
             typer.echo(json.dumps(run.result))
         elif quiet:
