@@ -275,6 +275,8 @@ def train(
             result["processes"] = dist.world
         if writer:
             atomic_write_json(run_dir / RESULTS_FILE, result)
+        if dist is not None:
+            dist.finish()
     except BaseException as exc:
         if tracker is not None:
             tracker.finish(run_dir, None, exc)

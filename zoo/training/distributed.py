@@ -133,6 +133,12 @@ class Dist:
         ids = [self.local_rank] if self.device.startswith("cuda") else None
         return nn.parallel.DistributedDataParallel(model, device_ids=ids)
 
+    def finish(self) -> None:
+        """Wait for every rank at the end of a run: a rank that tears its connections down while
+        another is still closing the group can abort (gloo)."""
+        with lost_peers(self):
+            dist.barrier()
+
     def stop(self) -> None:
         if self.owns_group:
             _destroy()
