@@ -28,7 +28,7 @@ from typer.testing import CliRunner
 from zoo.cli import app
 from zoo.errors import ZooUsageError
 
-EPOCHS = 5
+EPOCHS = 4
 ACCURACY_TOLERANCE = 0.10
 TRAIN = ["simple_cnn_bn", "--data", "digits", "--device", "cpu", "--image-size", "16", "--workers", "0",
          "--seed", "0", "--batch-size", "64"]
@@ -131,14 +131,29 @@ def test_resume_with_another_number_of_processes(runs: dict[str, object]) -> Non
 
     single_run = tmp / "one"
     cmd = [sys.executable, "-m", "zoo", "train", "simple_cnn_bn", "--resume", str(single_run),
-           "--epochs", str(EPOCHS + 1), "--nproc", "2", "--quiet"]
+           "--epochs", str(EPOCHS + 1), "--nproc", "2", "--pipeline", "pil", "--quiet"]
     done = subprocess.run(cmd, cwd=tmp, env=_env(), capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, _tail(done.stderr)
     assert done.stdout.splitlines() == [str(single_run)]
     result = json.loads((single_run / "results.json").read_text())
     assert result["processes"] == 2 and result["epochs_run"] == EPOCHS + 1
+    assert result["speed"]["pipeline"] == "pil"  # the other input pipeline, sharded the same way
     assert [int(r["epoch"]) for r in _rows(single_run)] == list(range(1, EPOCHS + 2))
     assert float(_rows(single_run)[-1]["val_top1"]) > 0.5
+
+
+@pytest.mark.slow
+def test_two_nodes_simulated_with_c10d_rendezvous(tmp_path: Path) -> None:
+    """benchmarks/multinode_sim.sh: two torchrun launchers (--nnodes 2, c10d on 127.0.0.1), one run."""
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "multinode_sim.sh"
+    env = _env(PYTHON=sys.executable, PORT=str(_free_port()), EPOCHS="1")
+    done = subprocess.run(["bash", str(script), "mn"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=240)
+    assert done.returncode == 0, _tail(done.stderr)
+    assert done.stdout.splitlines() == ["mn"]  # printed by rank 0 only
+    assert [p.name for p in tmp_path.iterdir()] == ["mn"]
+    result = json.loads((tmp_path / "mn" / "results.json").read_text())
+    assert result["processes"] == 2 and result["epochs_run"] == 1
 
 
 def _tree(root: Path, classes: list[str]) -> Path:
