@@ -240,7 +240,7 @@ def test_nproc_bad_input_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
     cases = [
-        (["--nproc", "2", "-b", "63"], "--batch-size 63 is the global batch and must be divisible by --nproc 2"),
+        (["--nproc", "2", "-b", "63"], "--batch-size 63 is the global batch and must be divisible"),
         (["--nproc", "0"], "--nproc must be a positive integer"),
         (["--nproc", "2", "--sync-bn", "--device", "cpu"], "--sync-bn needs CUDA"),
     ]

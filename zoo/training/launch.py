@@ -29,6 +29,7 @@ def launch_local(nproc: int, args: list[str], *, batch_size: int | None = None, 
         check_sync_bn(sync_bn, "cuda" if device != "cpu" and _cuda() else "cpu")
     # torchrun sets OMP_NUM_THREADS=1 (and warns) unless it is set: share the cores instead
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import get_args_parser, run
 
@@ -38,6 +39,10 @@ def launch_local(nproc: int, args: list[str], *, batch_size: int | None = None, 
     logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # the line below says it
     try:
         run(options)
+    except SignalException as exc:  # Ctrl-C reached every process: each stopped and said where (above)
+        from zoo.training.loop import TrainingInterrupted
+
+        raise TrainingInterrupted(f"interrupted ({exc}); the {nproc} training processes stopped") from None
     except ChildFailedError as exc:
         rank, failure = exc.get_first_failure()
         codes = {f.exitcode for f in exc.failures.values()}
