@@ -194,15 +194,17 @@ def register(app: typer.Typer) -> None:
                          sync_bn=bool(options.get("sync_bn")), device=options.get("device"))
             return
         from zoo.training.api import train
-        from zoo.training.distributed import env_rank
+        from zoo.training.distributed import env_rank, exit_now, launched
 
         run = train(arch, data, out=out, resume=resume, root=root, model_kwargs=model_kwargs, **options)
         if env_rank() != 0:  # under torchrun rank 0 alone prints the result
-            return
+            exit_now(0)
         if as_json:
             typer.echo(json.dumps(run.result))
         elif quiet:
             typer.echo(str(run.run_dir))  # scripts chain: zoo export "$(zoo train ... --quiet)"
+        if launched():
+            exit_now(0)  # everything is written: skip the interpreter teardown (see exit_now)
 
     @app.command("eval")
     def eval_cmd(

@@ -289,6 +289,7 @@ def train(
         if claim is not None:
             claim.release()
         if dist is not None:
+            parts.forward = parts.model  # drop the DDP wrapper (it holds the group) before the group closes
             dist.stop()
     if tracker is not None:
         tracker.finish(run_dir, result, None)

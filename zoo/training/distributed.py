@@ -20,7 +20,9 @@ rank that dies or hangs ends the others with an error instead of a wait forever.
 from __future__ import annotations
 
 import atexit
+import gc
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -219,7 +221,17 @@ def lost_peers(d: Dist | None) -> Iterator[None]:
 
 def _destroy() -> None:
     if dist.is_initialized():
+        gc.collect()  # DDP reducers still referring to the group go first, while Python is whole
         dist.destroy_process_group()
+
+
+def exit_now(code: int = 0) -> None:
+    """End a finished torchrun process without interpreter finalisation: gloo's worker threads can
+    abort the process ("terminate called without an active exception", SIGABRT) when torch's objects
+    are torn down during finalisation, which made torchrun report a run that had completed as failed."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _short(value: Any) -> str:
