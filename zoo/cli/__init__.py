@@ -91,7 +91,7 @@ _register_commands()
 
 # OpenMP threads that wait by spinning collapse when another job shares the cores: on the 2-core
 # development VM with other work running, 2 intra-op threads trained resnet20 at 15-20 img/s with
-# the default policy and 109-145 img/s with PASSIVE; one thread is the same under both
+# the default policy and 109-145 img/s with PASSIVE, at a cost of 20% when the machine is idle
 # (benchmarks/RESULTS.md, "Threads on a busy machine"). libgomp reads it once, when torch loads.
 WAIT_POLICY = "PASSIVE"
 
