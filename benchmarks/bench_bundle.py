@@ -27,7 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
+from results_md import RESULTS, write_section
+
 SECTION = "## Edge bundle"
 
 
@@ -130,14 +131,7 @@ def main() -> None:
     text = "\n".join(lines) + "\n"
     print(text)
     if args.write:
-        old = RESULTS.read_text()
-        at = old.find(SECTION)
-        if at < 0:
-            new = old.rstrip("\n") + "\n\n" + text
-        else:
-            end = old.find("\n## ", at + len(SECTION))
-            new = old[:at] + text + ("" if end < 0 else old[end:])
-        RESULTS.write_text(new)
+        write_section(SECTION, text)
 
 
 if __name__ == "__main__":

@@ -38,8 +38,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from results_md import RESULTS, write_section
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
 SECTION = "## Edge profile"
 TARGETS = {"resnet18": 2.5, "mobilenet_v2": 1.5}  # int8 1-thread speed-up wanted (issue 11), agreement >= 99%
 
@@ -220,18 +220,6 @@ def device_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(text: str) -> None:
-    """Replace (or append) this benchmark's section of RESULTS.md, leaving the others alone."""
-    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"
-    start = old.find(SECTION)
-    if start < 0:
-        new = old.rstrip("\n") + "\n\n" + text
-    else:
-        end = old.find("\n## ", start + len(SECTION))
-        new = old[:start] + text + ("" if end < 0 else old[end:])
-    RESULTS.write_text(new)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--archs", nargs="+", help="architectures [default: every built-in one]")
@@ -265,7 +253,7 @@ def main() -> None:
     print("Which network for my device (int8, default size):\n")
     print(device_table(rows))
     if args.write:
-        write_section(text)
+        write_section(SECTION, text)
 
 
 if __name__ == "__main__":

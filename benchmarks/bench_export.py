@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from results_md import RESULTS, write_section
 
 from zoo.bench import time_interleaved
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
 SECTION = "## Export and inference"
 
 
@@ -165,18 +165,6 @@ def markdown(rows: list[dict[str, Any]], peak: float, args: argparse.Namespace) 
     return "\n".join(lines) + "\n"
 
 
-def write_section(text: str) -> None:
-    """Replace (or append) this benchmark's section of RESULTS.md, leaving the others alone."""
-    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"
-    start = old.find(SECTION)
-    if start < 0:
-        new = old.rstrip("\n") + "\n\n" + text
-    else:
-        end = old.find("\n## ", start + len(SECTION))
-        new = old[:start] + text + ("" if end < 0 else old[end:])
-    RESULTS.write_text(new)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--archs", nargs="+", default=["resnet18", "mobilenet_v2"])
@@ -203,7 +191,7 @@ def main() -> None:
     text = markdown(rows, peak, args)
     print(text)
     if args.write:
-        write_section(text)
+        write_section(SECTION, text)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import errno
 import os
 import sys
 import warnings
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -72,6 +73,15 @@ def root(
                                  help="Show the version and exit."),
 ) -> None:
     """A zoo of convolutional image classifiers: list, train, export, predict, bench."""
+
+
+def most_recent_run(what: str) -> Path:
+    """The most recent run under ./runs, announced on stderr (commands given no run use it)."""
+    from zoo.run import latest_run
+
+    run = latest_run()
+    typer.echo(f"{what} the most recent run, {run}", err=True)
+    return run
 
 
 def _register_commands() -> None:

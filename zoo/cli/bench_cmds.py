@@ -62,10 +62,9 @@ def bench(
 
     err = Console(stderr=True)
     if not targets:
-        from zoo.run import latest_run
+        from zoo.cli import most_recent_run
 
-        targets = [str(latest_run())]
-        typer.echo(f"benchmarking the most recent run, {targets[0]}", err=True)
+        targets = [str(most_recent_run("benchmarking"))]
     options = BenchOptions(device=device, precision=precision, channels_last=channels_last, compile=compile,
                            mode=mode, input=input, threads=threads)
     report = bench_report(

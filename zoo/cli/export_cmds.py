@@ -19,15 +19,6 @@ TORCHSCRIPT_SUFFIXES = (".pt", ".pth", ".ts")
 ONNXRUNTIME_SUFFIXES = (".onnx", ".ort")
 
 
-def _latest(what: str) -> Path:
-    """The most recent run under ./runs, announced on stderr (commands given no run use it)."""
-    from zoo.run import latest_run
-
-    run = latest_run()
-    typer.echo(f"{what} the most recent run, {run}", err=True)
-    return run
-
-
 def export(
     target: Path | None = typer.Argument(
         None, help="Run directory, or a checkpoint (.pt) inside one [default: the newest run in ./runs]."),
@@ -68,11 +59,12 @@ def export(
 ) -> None:
     """Export a trained run to validated predictors (softmax, class names, preprocessing metadata)."""
     from exporters.export import export as run_export
+    from zoo.cli import most_recent_run
     from zoo.export_api import ExportRefused
     from zoo.registry import check_positive
 
     check_positive("--calib-images", calib_images)
-    target = target if target is not None else _latest("exporting")
+    target = target if target is not None else most_recent_run("exporting")
     names = [n.strip() for item in formats for n in item.split(",") if n.strip()]
     chosen: str | list[str] = "all" if "all" in names else names
     log = None if as_json else (lambda msg: typer.echo(msg, err=True))
@@ -140,13 +132,14 @@ def _load_predictor(model: Path, threads: int | None) -> Any:
 def _split_model(paths: list[Path]) -> tuple[Path, list[Path]]:
     """``[MODEL] INPUT...``: the first path is the model when it is a model file or a run directory;
     otherwise the most recent run's exported model.onnx is used."""
+    from zoo.cli import most_recent_run
     from zoo.runtime.onnx_predictor import IMAGE_SUFFIXES
 
     first = paths[0]
     if first.is_dir() and (first / "config.json").is_file():
         return _exported_model(first), paths[1:]
     if first.is_dir() or first.suffix.lower() in IMAGE_SUFFIXES:
-        return _exported_model(_latest("predicting with")), paths
+        return _exported_model(most_recent_run("predicting with")), paths
     if len(paths) == 1:
         raise ZooUsageError(f"{first}: give one or more images or folders to classify after the model")
     return first, paths[1:]

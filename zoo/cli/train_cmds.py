@@ -228,10 +228,9 @@ def register(app: typer.Typer) -> None:
         from zoo.training.api import evaluate
 
         if run_dir is None:
-            from zoo.run import latest_run
+            from zoo.cli import most_recent_run
 
-            run_dir = latest_run()
-            typer.echo(f"evaluating the most recent run, {run_dir}", err=True)
+            run_dir = most_recent_run("evaluating")
         result = evaluate(
             run_dir,
             data,
