@@ -1,20 +1,25 @@
-"""Large image folders: how long zoo's folder scan takes, and PIL vs torchvision.io decoding (issue 10).
+"""Large image folders (issue 10): the folder scan, JPEG decoding per core, and the training loader.
 
-1. Writes ``--count`` small images (``--side`` px, PNG or JPEG, 10 class folders; seeded) and times
-   a bare directory walk (what any scan must pay) against ``zoo.data.folders.scan_folder``, which
-   today decodes every file once to skip corrupt ones up front. The per-file cost is extrapolated to
-   100,000 files.
-2. Writes ``--decode-count`` JPEGs of ``--decode-side`` px and decodes them on one thread with PIL
-   (``Image.open().convert("RGB")``) and with ``torchvision.io.decode_image``: images/s per core.
+1. Scan: writes ``--count`` small images (``--side`` px, PNG or JPEG, 10 class folders; seeded) and
+   times a bare directory walk (what any scan must pay), zoo's default scan (past 10,000 files it
+   reads a sample of 500 headers and decodes nothing) and ``--check-images`` (decodes every file).
+2. Decode, one thread: ``--decode-count`` JPEGs of ``--decode-side`` px cut from the two real
+   photographs scikit-learn ships (china.jpg, flower.jpg), decoded by Pillow and by torchvision.io
+   (to a tensor, and to the PIL image training needs), alone and as training reads them (shorter side
+   resized to 256, center crop 224). Rotating rounds, medians.
+3. Loader: ``zoo bench --mode loader`` on a folder of those JPEGs, resnet18 at 224 px, batch 64, with
+   0, 1 and 2 workers, beside resnet18's training step on this CPU.
 
-    .venv/bin/python benchmarks/bench_folder_scan.py --count 100000 --format png   # the full figure
-    .venv/bin/python benchmarks/bench_folder_scan.py --count 5000 --decode-count 100   # a quick check
+    .venv/bin/python benchmarks/bench_folder_scan.py --count 100000 --write   # the figures in RESULTS.md
+    .venv/bin/python benchmarks/bench_folder_scan.py --count 5000 --decode-count 50 --loader-count 256
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import platform
+import statistics
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -22,8 +27,10 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from results_md import write_section
 
 CLASSES = 10
+SECTION = "## Large image folders: scan, decode, loader (issue 10)"
 
 
 def _write(job: tuple[str, int, int, str]) -> None:
@@ -47,38 +54,116 @@ def make_tree(root: Path, count: int, side: int, fmt: str) -> float:
     return time.perf_counter() - start
 
 
-def walk_seconds(root: Path) -> tuple[float, int]:
+def photo_jpegs(root: Path, count: int, side: int) -> list[Path]:
+    """``count`` side x side JPEGs (quality 90): seeded crops of scikit-learn's two real photographs,
+    scaled so the crop is ``side``, in 10 class folders."""
+    from sklearn.datasets import load_sample_images
+
+    photos = [Image.fromarray(p) for p in load_sample_images().images]
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(count):
+        photo = photos[i % 2]
+        scale = side * rng.uniform(1.0, 1.6) / min(photo.size)
+        big = photo.resize((round(photo.width * scale), round(photo.height * scale)), Image.BILINEAR)
+        x, y = rng.integers(0, big.width - side + 1), rng.integers(0, big.height - side + 1)
+        path = root / f"c{i % CLASSES}" / f"{i:05d}.jpg"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        big.crop((x, y, x + side, y + side)).save(path, quality=90)
+        paths.append(path)
+    return paths
+
+
+def seconds(fn, *args) -> tuple[float, object]:
     start = time.perf_counter()
-    n = sum(len(files) for _, _, files in os.walk(root))
-    return time.perf_counter() - start, n
+    out = fn(*args)
+    return time.perf_counter() - start, out
 
 
-def scan_seconds(root: Path) -> tuple[float, int]:
+def scan_figures(tree: Path) -> dict[str, float]:
     from zoo.data.folders import scan_folder
 
-    start = time.perf_counter()
-    scan = scan_folder(root, root)
-    return time.perf_counter() - start, len(scan.paths)
+    walk, n = seconds(lambda: sum(len(files) for _, _, files in os.walk(tree)))
+    lazy, scan = seconds(scan_folder, tree, tree)
+    assert not scan.checked, "the default scan decoded the files"
+    full, checked = seconds(lambda: scan_folder(tree, tree, check_images=True))
+    assert checked.checked
+    return {"files": n, "walk": walk, "lazy": lazy, "full": full}
 
 
-def decode_rates(folder: Path) -> dict[str, float]:
+def decode_figures(paths: list[Path], rounds: int) -> dict[str, float]:
+    """Median images/s per way of decoding, one thread, rounds interleaved. Training needs a PIL image
+    (its resize must give the runtime's pixels), so torchvision.io is timed to a tensor and to one."""
     import torch
-    from torchvision.io import ImageReadMode, decode_image, read_file
+    from torchvision.io import ImageReadMode, decode_jpeg, read_file
+
+    from zoo.runtime.preprocess import open_image, resize_crop
 
     torch.set_num_threads(1)
-    files = sorted(folder.rglob("*.jpg"))
-    rates = {}
-    for name in ("PIL", "torchvision.io", "PIL", "torchvision.io"):  # twice each, interleaved; best kept
-        start = time.perf_counter()
-        for path in files:
-            if name == "PIL":
-                with Image.open(path) as img:
-                    np.asarray(img.convert("RGB"))
-            else:
-                decode_image(read_file(str(path)), mode=ImageReadMode.RGB)
-        rate = len(files) / (time.perf_counter() - start)
-        rates[name] = max(rate, rates.get(name, 0.0))
-    return rates
+
+    def tv_image(path: Path) -> Image.Image:
+        pixels = decode_jpeg(read_file(str(path)), mode=ImageReadMode.UNCHANGED)
+        return Image.fromarray(pixels.permute(1, 2, 0).contiguous().numpy())
+
+    ways = {
+        "Pillow: decode to a PIL image (zoo)": lambda p: open_image(p, 3),
+        "torchvision.io: decode to a tensor": lambda p: decode_jpeg(read_file(str(p)),
+                                                                    mode=ImageReadMode.UNCHANGED),
+        "torchvision.io: decode to a PIL image": tv_image,
+        "Pillow: decode, resize 256, crop 224 (zoo's training path)":
+            lambda p: resize_crop(open_image(p, 3), 256, 224),
+        "torchvision.io: decode, then the same resize and crop": lambda p: resize_crop(tv_image(p), 256, 224),
+    }
+    for path in paths[:5]:  # the same pixels either way
+        assert np.array_equal(np.asarray(open_image(path, 3)), np.asarray(tv_image(path)))
+    rates: dict[str, list[float]] = {name: [] for name in ways}
+    for _ in range(rounds):
+        for name, way in ways.items():
+            elapsed, _ = seconds(lambda way=way: [way(p) for p in paths])
+            rates[name].append(len(paths) / elapsed)
+    return {name: statistics.median(r) for name, r in rates.items()}
+
+
+def loader_figures(folder: Path, batches: int) -> list:
+    from zoo.bench.loader import bench_loader
+
+    return bench_loader(str(folder), arch="resnet18", image_size=224, batch_size=64, workers=[0, 1, 2],
+                        batches=batches, cache="off")
+
+
+def markdown(args: argparse.Namespace, scan: dict[str, float], rates: dict[str, float], rows: list,
+             loads: tuple[float, float]) -> str:
+    per_100k = 100_000 / scan["files"]
+    pil = rates["Pillow: decode to a PIL image (zoo)"]
+    lines = [
+        SECTION, "",
+        f"`.venv/bin/python benchmarks/bench_folder_scan.py --count {args.count} --format {args.format} "
+        f"--decode-count {args.decode_count} --loader-count {args.loader_count} --write` on "
+        f"{platform.machine()}, {os.cpu_count()} cores (load average {loads[0]:.2f} before, {loads[1]:.2f} "
+        "after).", "",
+        "| what | figure |", "|---|---|",
+        f"| directory walk of {scan['files']:,} {args.side} px {args.format.upper()} files (os.walk, no "
+        f"reads) | {scan['walk']:.2f} s |",
+        f"| zoo's scan, default (over 10,000 files: 500 headers read for size and colour, nothing decoded) "
+        f"| {scan['lazy']:.2f} s ({scan['lazy'] * per_100k:.1f} s per 100k) |",
+        f"| zoo's scan with `--check-images` (every file decoded once, 2 threads) "
+        f"| {scan['full']:.2f} s ({scan['files'] / scan['full']:,.0f} files/s) |",
+    ]
+    train = rates["Pillow: decode, resize 256, crop 224 (zoo's training path)"]
+    for name, rate in rates.items():
+        base = train if "crop" in name else pil
+        lines.append(f"| {args.decode_side} px JPEG photographs, one thread, {name} | {rate:,.0f} img/s "
+                     f"({rate / base:.2f}x) |")
+    step = rows[0].step_images_per_s
+    for r in rows:
+        lines.append(f"| `zoo bench --mode loader`: resnet18 224 px, batch 64, {r.pipeline} pipeline, "
+                     f"{r.workers} worker(s), {args.loader_count} JPEGs decoded every epoch | "
+                     f"{r.images_per_s:,.0f} img/s ({r.per_worker:,.0f} per worker) |")
+    lines.append(f"| resnet18's training step at 224 px, batch 64, this CPU | {step:,.0f} img/s |")
+    from zoo.bench.loader import verdict
+
+    lines += ["", f"`zoo bench --mode loader` says: {verdict(rows)}."]
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
@@ -88,25 +173,29 @@ def main() -> None:
     parser.add_argument("--format", choices=("png", "jpg"), default="png")
     parser.add_argument("--decode-count", type=int, default=200)
     parser.add_argument("--decode-side", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=5, help="decode rounds (median)")
+    parser.add_argument("--loader-count", type=int, default=1280, help="JPEGs in the loader's folder")
+    parser.add_argument("--batches", type=int, default=10, help="batches timed per worker count")
     parser.add_argument("--dir", type=Path, default=None, help="where to write [a temporary directory]")
+    parser.add_argument("--write", action="store_true", help="replace the section in RESULTS.md")
     args = parser.parse_args()
-    print(f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f}")
+    before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         tree = Path(tmp) / "tree"
         made = make_tree(tree, args.count, args.side, args.format)
-        print(f"wrote {args.count:,} {args.side} px {args.format.upper()} files in {made:.1f}s")
-        walk, n = walk_seconds(tree)
-        scan, kept = scan_seconds(tree)
-        per_100k = 100_000 / max(1, n)
-        print(f"directory walk: {walk:.2f}s for {n:,} files ({walk * per_100k:.1f}s per 100k)")
-        print(f"zoo scan_folder (decodes every file): {scan:.2f}s for {kept:,} files "
-              f"({n / scan:,.0f} files/s; {scan * per_100k:.1f}s per 100k)")
-        jpegs = Path(tmp) / "jpeg"
-        make_tree(jpegs, args.decode_count, args.decode_side, "jpg")
-        rates = decode_rates(jpegs)
-        print(f"decode {args.decode_count} JPEGs of {args.decode_side} px on one thread: " + ", ".join(
-            f"{name} {rate:,.0f} img/s" for name, rate in rates.items()))
-    print(f"load average after {os.getloadavg()[0]:.2f}")
+        print(f"wrote {args.count:,} {args.side} px {args.format.upper()} files in {made:.1f}s", flush=True)
+        scan = scan_figures(tree)
+        print(scan, flush=True)
+        jpegs = photo_jpegs(Path(tmp) / "photos", args.decode_count, args.decode_side)
+        rates = decode_figures(jpegs, args.rounds)
+        print(rates, flush=True)
+        folder = Path(tmp) / "loader"
+        photo_jpegs(folder, args.loader_count, args.decode_side)
+        rows = loader_figures(folder, args.batches)
+    text = markdown(args, scan, rates, rows, (before, os.getloadavg()[0]))
+    print(text)
+    if args.write:
+        write_section(SECTION, text)
 
 
 if __name__ == "__main__":

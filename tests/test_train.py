@@ -235,7 +235,9 @@ def test_ctrl_c_saves_last_and_resume_continues(tmp_path: Path) -> None:
         *FAST,
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    # preexec: a background job's children ignore SIGINT; Ctrl-C must reach this one
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while not (out / "metrics.csv").exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)

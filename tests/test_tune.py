@@ -142,7 +142,9 @@ def test_ctrl_c_then_resume_finishes_the_interrupted_trial(tmp_path: Path) -> No
            "--trials", "3", "--epochs", "3", "--sampler", "random", "--pruner", "none", "--space", SMALL,
            "--out", str(out), *FAST]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    # preexec: a background job's children ignore SIGINT; Ctrl-C must reach this one
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     target = out / "trials" / "trial-001" / "metrics.csv"
     deadline = time.monotonic() + 180
     while not target.exists() and proc.poll() is None and time.monotonic() < deadline:

@@ -13,16 +13,16 @@ INPUT_WORDS = {"host": "numpy batch copied in, results copied out on every call"
                "device": "the batch already on the device"}
 
 
-def _batch_sizes(text: str) -> list[int]:
+def _integers(flag: str, text: str) -> list[int]:
     from zoo.errors import ZooUsageError
 
     try:
-        sizes = [int(part) for part in text.split(",") if part.strip()]
+        values = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise ZooUsageError(f"--batch-size takes comma-separated integers, got '{text}'") from None
-    if not sizes:
-        raise ZooUsageError("--batch-size: give at least one batch size")
-    return sizes
+        raise ZooUsageError(f"{flag} takes comma-separated integers, got '{text}'") from None
+    if not values:
+        raise ZooUsageError(f"{flag}: give at least one number")
+    return values
 
 
 def _num(value: float | None, fmt: str) -> str:
@@ -38,14 +38,22 @@ def bench(
         help="Comma list of torch, plain, torchvision, torchscript, onnxruntime, onnxruntime-int8, "
              "onnxruntime-cuda, onnxruntime-tensorrt [cpu: torch,torchscript,onnxruntime,onnxruntime-int8; "
              "cuda: torch and onnxruntime's GPU providers where installed; --mode train: torch]."),
-    batch_size: str = typer.Option("1,8", "--batch-size", help="Comma list of batch sizes."),
+    batch_size: str | None = typer.Option(
+        None, "--batch-size", help="Comma list of batch sizes [1,8; --mode loader: one, 64]."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda (CPU artefact backends run on the CPU)."),
     precision: str = typer.Option("fp32", "--precision",
                                   help="fp32 | bf16 | fp16 (autocast; fp16: CUDA only)."),
     channels_last: bool = typer.Option(False, "--channels-last", help="channels_last (torch backends)."),
     compile: bool = typer.Option(False, "--compile", help="torch.compile the torch/torchvision backends "
                                  "(compile time reported apart)."),
-    mode: str = typer.Option("infer", "--mode", help="infer | train (forward + backward + SGD step)."),
+    mode: str = typer.Option(
+        "infer", "--mode", help="infer | train (forward + backward + SGD step) | loader (the training input "
+        "pipeline on --data, per worker count, beside ARCH's step)."),
+    data: str | None = typer.Option(None, "--data", "-d", help="--mode loader: image folder or data set."),
+    workers: str | None = typer.Option(None, "--workers", help="--mode loader: comma list of DataLoader "
+                                       "worker counts [0,1,2,...cores]."),
+    pipeline: str = typer.Option("auto", "--pipeline", help="--mode loader: auto | batched | pil."),
+    cache: str = typer.Option("off", "--cache", help="--mode loader: off (decode every epoch) | on | auto."),
     input: str = typer.Option("host", "--input", help="host (numpy in, results out on every call) | "
                               "device (the batch already on the device)."),
     image_size: int | None = typer.Option(None, "--image-size", help="Input size (default: the model's)."),
@@ -61,6 +69,16 @@ def bench(
     from zoo.bench import BenchOptions, bench_report, parse_backends
 
     err = Console(stderr=True)
+    loader_only = {"--data": data, "--workers": workers}
+    if mode == "loader":
+        _bench_loader(targets, data, workers, batch_size, pipeline, cache, device, image_size, threads,
+                      repeats, as_json)
+        return
+    if any(v is not None for v in loader_only.values()):
+        from zoo.errors import ZooUsageError
+
+        given = [k for k, v in loader_only.items() if v is not None]
+        raise ZooUsageError(f"{', '.join(given)} goes with --mode loader")
     if not targets:
         from zoo.cli import most_recent_run
 
@@ -68,7 +86,8 @@ def bench(
     options = BenchOptions(device=device, precision=precision, channels_last=channels_last, compile=compile,
                            mode=mode, input=input, threads=threads)
     report = bench_report(
-        targets, None if backend is None else parse_backends(backend), _batch_sizes(batch_size), options,
+        targets, None if backend is None else parse_backends(backend),
+        _integers("--batch-size", batch_size or "1,8"), options,
         image_size=image_size, repeats=repeats, warmup=warmup,
         log=None if as_json else (lambda msg: err.print(f"[dim]{msg}[/dim]")),
     )
@@ -122,6 +141,46 @@ def _print_table(report: Any, options: Any, repeats: int) -> None:
                      "build), never inside the timed calls.")
     for line in lines:
         out.print(line, markup=False, highlight=False)
+
+
+def _bench_loader(targets: list[str] | None, data: str | None, workers: str | None, batch_size: str | None,
+                  pipeline: str, cache: str, device: str, image_size: int | None, threads: int | None,
+                  repeats: int, as_json: bool) -> None:
+    from zoo.bench.loader import bench_loader, verdict
+    from zoo.errors import ZooUsageError
+    from zoo.output import Col, fitted_table
+
+    if data is None:
+        raise ZooUsageError("--mode loader needs --data DIR (an image folder or a data set name)")
+    if targets and len(targets) > 1:
+        raise ZooUsageError("--mode loader takes one architecture (its input size and training step)")
+    sizes = _integers("--batch-size", batch_size or "64")
+    if len(sizes) > 1:
+        raise ZooUsageError("--mode loader takes one --batch-size")
+    counts = None if workers is None else _integers("--workers", workers)
+    arch = targets[0] if targets else None
+    rows = bench_loader(data, arch=arch, image_size=image_size, batch_size=sizes[0], workers=counts,
+                        pipeline=pipeline, cache=cache, batches=repeats, device=device, threads=threads)
+    if as_json:
+        for row in rows:
+            typer.echo(json.dumps(row.as_dict()))
+        return
+    step = rows[0].step_images_per_s
+    cols = [Col("workers", "right"), Col("pipeline"), Col("batch", "right"), Col("size", "right"),
+            Col("img/s", "right"), Col("img/s per worker", "right")]
+    cols += [Col("x model step", "right")] if step else []
+    table = fitted_table(
+        f"zoo bench: the training loader on {data} ({device}, cache {cache}, {repeats} batches)", cols,
+        [[str(r.workers), r.pipeline, str(r.batch), str(r.image_size), f"{r.images_per_s:,.0f}",
+          f"{r.per_worker:,.0f}"] + ([f"{r.images_per_s / step:.2f}"] if step else []) for r in rows])
+    out = console()
+    out.print(table)
+    if step:
+        out.print(f"model step: {arch}, forward + backward + SGD, batch {sizes[0]} already on the device: "
+                  f"{step:,.0f} img/s", markup=False, highlight=False)
+    out.print(verdict(rows), markup=False, highlight=False)
+    out.print("0 workers: the main process decodes; img/s per worker = img/s / workers.", markup=False,
+              highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -102,6 +102,11 @@ def register(app: typer.Typer) -> None:
             None, "--threads", help="Intra-op CPU threads for this run (default: torch's, the core count)."
         ),
         cache: str | None = typer.Option(None, "--cache", help="auto | on | off [auto]."),
+        check_images: bool | None = typer.Option(
+            None, "--check-images/--no-check-images", help="Decode every image of a folder before training, "
+            "listing unreadable ones in skipped.txt [auto: folders up to 10,000 files; larger ones skip a "
+            "bad file with a warning when it is first decoded]."
+        ),
         pipeline: str | None = typer.Option(
             None,
             "--pipeline",
@@ -166,6 +171,7 @@ def register(app: typer.Typer) -> None:
             workers=workers,
             threads=threads,
             cache=cache,
+            check_images=check_images,
             pipeline=pipeline,
             device=device,
             precision=precision,

@@ -1,8 +1,11 @@
 """ImageFolder discovery: class folders, the DIR/train|val|test layout, and the corrupt-file scan.
 
-Every candidate image is decoded once (JPEGs at reduced scale, which still reads the whole
-stream) so corrupt, truncated and non-image files are skipped and listed up front instead
-of crashing a worker mid-epoch.
+A folder of up to ``CHECK_UP_TO`` image files is checked up front: every candidate is decoded once
+(JPEGs at reduced scale, which still reads the whole stream) so corrupt, truncated and non-image
+files are skipped and listed before training starts. A larger folder is not read up front (100k
+files took 7.7 s to check here): only a sample of headers gives the native size and colour mode,
+and an unreadable file is skipped, with a warning, when it is first decoded (zoo.data.images).
+``check_images=True`` checks every file whatever the size, ``False`` none.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from zoo.runtime.preprocess import silence_libtiff
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 VAL_FOLDERS = ("val", "valid", "validation")
 GRAY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
+CHECK_UP_TO = 10_000  # check_images=None checks folders of up to this many image files up front
+HEADER_SAMPLE = 500  # otherwise: headers read for the native size and colour mode
 
 
 @dataclass
@@ -35,6 +40,7 @@ class FolderScan:
     shorter_sides: list[int]
     gray: bool
     skipped: list[tuple[str, str]]
+    checked: bool = True  # every file was decoded; else unreadable ones are found while training
 
 
 def _hidden(name: str) -> bool:
@@ -62,12 +68,43 @@ def _probe(path: Path) -> tuple[int, str] | str:
     return min(size), mode
 
 
+def _header(path: Path) -> tuple[int, str] | str:
+    """(shorter side, mode) from the file's header alone (no pixels decoded), else why it is unreadable."""
+    silence_libtiff()
+    try:
+        with Image.open(path) as img:
+            size, mode = img.size, img.mode
+    except Exception as exc:  # as in _probe
+        return " ".join(f"unreadable image ({type(exc).__name__}: {exc})".split())
+    return (min(size), mode) if min(size) >= 1 else "empty image (0 pixels)"
+
+
+Probe = tuple[int, str] | str  # (shorter side, mode), or why the file is unreadable
+
+
+def _probes(candidates: list[Path], check_images: bool | None) -> tuple[dict[int, Probe], bool]:
+    """{candidate index: probe} for every candidate (decoded: checked) or for an evenly spaced sample
+    of headers; and whether every candidate was checked."""
+    check = len(candidates) <= CHECK_UP_TO if check_images is None else check_images
+    if check:
+        picked, probe = list(range(len(candidates))), _probe
+    else:
+        step = max(1, len(candidates) // HEADER_SAMPLE)
+        picked, probe = list(range(0, len(candidates), step)), _header
+    with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
+        results = pool.map(probe, [candidates[i] for i in picked], chunksize=32)
+        return dict(zip(picked, results, strict=True)), check
+
+
 def _rel(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def scan_folder(directory: Path, root: Path, classes: list[str] | None = None) -> FolderScan:
-    """Scan ``directory``/<class>/**; ``classes`` (from train) must match the folders found."""
+def scan_folder(
+    directory: Path, root: Path, classes: list[str] | None = None, check_images: bool | None = None
+) -> FolderScan:
+    """Scan ``directory``/<class>/**; ``classes`` (from train) must match the folders found.
+    ``check_images``: decode every file now (True), none (False), or only up to CHECK_UP_TO (None)."""
     if not directory.is_dir():
         raise ZooUsageError(f"{directory}: no such directory")
     found = class_folders(directory)
@@ -94,17 +131,18 @@ def scan_folder(directory: Path, root: Path, classes: list[str] | None = None) -
                     candidates.append((path, label))
                 else:
                     skipped.append((_rel(path, root), f"not an image file (extension '{path.suffix}')"))
-    with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
-        probes = list(pool.map(_probe, [p for p, _ in candidates], chunksize=32))
+    probes, checked = _probes([p for p, _ in candidates], check_images)
     paths, labels, sides, modes = [], [], [], set()
-    for (path, label), probe in zip(candidates, probes, strict=True):
+    for i, (path, label) in enumerate(candidates):
+        probe = probes.get(i)
         if isinstance(probe, str):
             skipped.append((_rel(path, root), probe))
             continue
         paths.append(path)
         labels.append(label)
-        sides.append(probe[0])
-        modes.add(probe[1])
+        if probe is not None:
+            sides.append(probe[0])
+            modes.add(probe[1])
     counts = [0] * len(found)
     for label in labels:
         counts[label] += 1
@@ -113,7 +151,9 @@ def scan_folder(directory: Path, root: Path, classes: list[str] | None = None) -
             bad = sum(1 for file, _ in skipped if file.startswith(_rel(directory / name, root) + "/"))
             note = f" ({bad} unreadable file(s) skipped)" if bad else ""
             raise ZooUsageError(f"{directory / name}: class folder has no images{note}")
-    return FolderScan(found, paths, labels, sides, modes <= GRAY_MODES, skipped)
+    if not sides:
+        raise ZooUsageError(f"{directory}: none of the {len(probes)} images sampled is readable")
+    return FolderScan(found, paths, labels, sides, modes <= GRAY_MODES, skipped, checked)
 
 
 def _layout(root: Path) -> dict[str, Path]:
@@ -135,28 +175,33 @@ def _check_root(root: Path) -> None:
 
 
 def load_folder_splits(
-    root: Path, *, val_split: float, seed: int, split_record: dict[str, Any] | None = None
+    root: Path, *, val_split: float, seed: int, split_record: dict[str, Any] | None = None,
+    check_images: bool | None = None,
 ) -> DataSplits:
-    """DIR/train (+ DIR/val|valid, DIR/test), or class folders split stratified and seeded."""
+    """DIR/train (+ DIR/val|valid, DIR/test), or class folders split stratified and seeded;
+    ``check_images`` as in ``scan_folder``."""
     _check_root(root)
     if split_record is not None:
         return _replay(root, split_record)
     layout = _layout(root)
-    train_scan = scan_folder(layout.get("train", root), root)
+    train_scan = scan_folder(layout.get("train", root), root, check_images=check_images)
     classes = train_scan.classes
     skipped = list(train_scan.skipped)
     train = SampleSet(train_scan.labels, paths=train_scan.paths)
+    scans = [train_scan]
     if "val" in layout:
-        val_scan = scan_folder(layout["val"], root, classes)
+        val_scan = scan_folder(layout["val"], root, classes, check_images)
         skipped += val_scan.skipped
+        scans.append(val_scan)
         val = SampleSet(val_scan.labels, paths=val_scan.paths)
     else:
         kept, held = stratified_split(train.labels, val_split, seed)
         train, val = train.subset(kept), train.subset(held)
     test = None
     if "test" in layout:
-        test_scan = scan_folder(layout["test"], root, classes)
+        test_scan = scan_folder(layout["test"], root, classes, check_images)
         skipped += test_scan.skipped
+        scans.append(test_scan)
         test = SampleSet(test_scan.labels, paths=test_scan.paths)
     channels = 1 if train_scan.gray else 3
     native = int(statistics.median(train_scan.shorter_sides))
@@ -175,7 +220,9 @@ def load_folder_splits(
         "test": None if test is None else [_rel(p, root) for p in test.paths or []],
         "skipped": [list(s) for s in skipped],
     }
-    return DataSplits(str(root.resolve()), classes, channels, native, train, val, test, record, skipped)
+    checked = all(scan.checked for scan in scans)
+    return DataSplits(str(root.resolve()), classes, channels, native, train, val, test, record, skipped,
+                      checked=checked)
 
 
 def _replay(root: Path, record: dict[str, Any]) -> DataSplits:
@@ -217,5 +264,5 @@ def load_imagefolder_set(
     ``classes`` (the run's) must match its class folders."""
     directory = Path(directory).expanduser()
     _check_root(directory)
-    scan = scan_folder(directory, directory, classes)
+    scan = scan_folder(directory, directory, classes)  # None: large folders are not read up front
     return SampleSet(scan.labels, paths=scan.paths), scan.skipped

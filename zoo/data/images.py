@@ -1,21 +1,37 @@
 """Decoding samples into the uint8 pixels that training and evaluation start from.
 
 Everything goes through zoo.runtime.preprocess (open_image, to_mode, resize_crop), so files
-and in-memory arrays, cached or not, yield the pixels the edge runtime computes.
+and in-memory arrays, cached or not, yield the pixels the edge runtime computes. Decoding stays
+with Pillow: torchvision.io decodes JPEGs faster, but the resize that must match the runtime needs
+a PIL image, and making one of its tensor costs what it saved (benchmarks/RESULTS.md, "Large image
+folders").
+
+A file that cannot be decoded (in a folder too large to check up front, zoo.data.folders) raises
+``ImageError``; ``decode_all`` and the loaders skip it and ``warn_unreadable`` says so once.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from PIL import Image
 
 from zoo.data.splits import SampleSet
-from zoo.runtime.preprocess import _INTERPOLATION, open_image, resize_crop, to_mode
+from zoo.runtime.preprocess import _INTERPOLATION, ImageError, open_image, resize_crop, to_mode
 
 _MODES = {1: "L", 3: "RGB"}
+_warned: set[str] = set()
+
+
+def warn_unreadable(error: ImageError) -> None:
+    """One stderr line per unreadable file and process (workers each report what they meet)."""
+    text = str(error)
+    if text not in _warned:
+        _warned.add(text)
+        print(f"warning: skipped {text}", file=sys.stderr, flush=True)
 
 
 def pil_image(samples: SampleSet, index: int, channels: int) -> Image.Image:
@@ -43,13 +59,20 @@ def base_array(
 
 
 def decode_all(samples: SampleSet, indices: list[int], channels: int, resize: int, side: int,
-               interpolation: str = "bilinear") -> np.ndarray:
-    """``base_array`` of many samples, stacked NxHxWxC. Files decode in threads (Pillow releases the
-    GIL while decoding); small in-memory images run faster serially than contending for the GIL."""
+               interpolation: str = "bilinear") -> tuple[np.ndarray, list[int]]:
+    """``base_array`` of many samples, stacked NxHxWxC, and the positions that could not be decoded
+    (their rows are zeros; each is warned about). Files decode in threads (Pillow releases the
+    GIL); small in-memory images run faster serially than contending for the GIL."""
     out = np.empty((len(indices), side, side, channels), dtype=np.uint8)
+    failed: list[int] = []
 
     def fill(pos: int) -> None:
-        out[pos] = base_array(samples, indices[pos], channels, resize, side, interpolation)
+        try:
+            out[pos] = base_array(samples, indices[pos], channels, resize, side, interpolation)
+        except ImageError as error:
+            out[pos] = 0
+            failed.append(pos)
+            warn_unreadable(error)
 
     workers = min(8, os.cpu_count() or 1)
     if samples.paths is None or len(indices) < 256 or workers == 1:
@@ -58,4 +81,4 @@ def decode_all(samples: SampleSet, indices: list[int], channels: int, resize: in
     else:
         with ThreadPoolExecutor(workers) as pool:
             list(pool.map(fill, range(len(indices)), chunksize=64))
-    return out
+    return out, sorted(failed)

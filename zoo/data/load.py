@@ -44,12 +44,14 @@ def _is_folder(data: str | Path, split_record: dict[str, Any] | None, datasets: 
 
 
 def load_splits(
-    data: str | Path, *, val_split: float = 0.2, seed: int = 0, split_record: dict[str, Any] | None = None
+    data: str | Path, *, val_split: float = 0.2, seed: int = 0, split_record: dict[str, Any] | None = None,
+    check_images: bool | None = None,
 ) -> DataSplits:
     """Train/val(/test) from an ImageFolder directory or a registered data set name.
 
     ``split_record`` (a previous result's ``split_record``) replays that split instead of drawing
     a new one. Which of the two ``data`` means follows one documented rule (``_is_folder``).
+    ``check_images`` decides whether a folder's images are all decoded up front (zoo.data.folders).
     """
     check_val_split(val_split)
     if split_record is not None and split_record.get("version") != SPLIT_RECORD_VERSION:
@@ -61,7 +63,8 @@ def load_splits(
         from zoo.data.folders import load_folder_splits
 
         path = Path(data).expanduser()
-        return load_folder_splits(path, val_split=val_split, seed=seed, split_record=split_record)
+        return load_folder_splits(path, val_split=val_split, seed=seed, split_record=split_record,
+                                  check_images=check_images)
     name = str(data).removeprefix(DATASET_PREFIX)
     if name not in datasets:
         message = unknown_message("data set", name, datasets.names())

@@ -28,11 +28,12 @@ from zoo.data.batches import (
     fits_on_device,
     resolve_pipeline,
 )
-from zoo.data.images import base_array, decode_all
+from zoo.data.images import base_array, decode_all, warn_unreadable
 from zoo.data.splits import DataSplits, SampleSet
 from zoo.data.transforms import check_augment, train_transform
 from zoo.errors import ZooUsageError
 from zoo.registry import check_positive
+from zoo.runtime.preprocess import ImageError
 
 CACHE_MODES = ("auto", "on", "off")
 CACHE_LIMIT_BYTES = 2 * 1024**3  # --cache auto holds the decoded splits when they fit in this
@@ -40,7 +41,8 @@ CACHE_LIMIT_BYTES = 2 * 1024**3  # --cache auto holds the decoded splits when th
 
 class ImageSet(Dataset):
     """One split as uint8 SxSxC pixels (cached, or decoded per item), optionally augmented per image
-    by ``transform`` (PIL -> PIL, the ``pil`` pipeline); yields (uint8 NHWC, int64 N) batches."""
+    by ``transform`` (PIL -> PIL, the ``pil`` pipeline); yields (uint8 NHWC, int64 N) batches.
+    A file that cannot be decoded is left out: of the cache (and the split), or of its batch."""
 
     def __init__(self, samples: SampleSet, preprocessing: dict[str, Any], *, side: int,
                  transform: Any = None, cache: bool = True) -> None:
@@ -53,8 +55,12 @@ class ImageSet(Dataset):
         self.labels = torch.tensor(samples.labels, dtype=torch.int64)
         self.pixels: np.ndarray | None = None
         if cache:
-            self.pixels = decode_all(samples, list(range(len(samples))), self.channels, self.resize, side,
-                                     self.interpolation)
+            self.pixels, failed = decode_all(samples, list(range(len(samples))), self.channels, self.resize,
+                                             side, self.interpolation)
+            if failed:
+                kept = sorted(set(range(len(samples))) - set(failed))
+                self.samples, self.pixels = samples.subset(kept), self.pixels[kept]
+                self.labels = self.labels[kept]
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -69,14 +75,30 @@ class ImageSet(Dataset):
         out = np.asarray(image, dtype=np.uint8)
         return out[:, :, None] if out.ndim == 2 else out
 
+    def _readable(self, index: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+        """The indices whose files decode, and their pixels."""
+        kept, pixels = [], []
+        for i in index:
+            try:
+                pixels.append(self._pixels(int(i)))
+            except ImageError as error:
+                warn_unreadable(error)
+                continue
+            kept.append(i)
+        return np.asarray(kept, dtype=np.int64), pixels
+
     def __getitems__(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
         index = np.asarray(indices, dtype=np.int64)
-        if self.transform is not None:
-            batch = np.stack([self._augment(self._pixels(i)) for i in index])
-        elif self.pixels is not None:
+        if self.pixels is not None:
             batch = self.pixels[index]
+            if self.transform is not None:
+                batch = np.stack([self._augment(p) for p in batch])
         else:
-            batch = np.stack([self._pixels(i) for i in index])
+            index, pixels = self._readable(index)
+            if self.transform is not None:
+                pixels = [self._augment(p) for p in pixels]
+            empty = np.empty((0, self.side, self.side, self.channels), np.uint8)
+            batch = np.stack(pixels) if pixels else empty
         return torch.from_numpy(batch), self.labels[torch.from_numpy(index)]
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -55,6 +55,7 @@ class DataSplits:
     split_record: dict[str, Any]
     skipped: list[tuple[str, str]] = field(default_factory=list)
     hflip: bool = True
+    checked: bool = True  # every image was decoded once; else unreadable ones are skipped when met
 
 
 def check_val_split(val_split: float) -> None:

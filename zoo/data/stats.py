@@ -64,12 +64,17 @@ def compute_mean_std(train: SampleSet, channels: int, image_size: int) -> tuple[
         indices = sorted(np.random.default_rng(0).choice(len(train), budget, replace=False).tolist())
     total = np.zeros(channels)
     squares = np.zeros(channels)
+    count = 0
     for start in range(0, len(indices), STATS_CHUNK):
-        chunk = decode_all(train, indices[start:start + STATS_CHUNK], channels, image_size, image_size)
+        part = indices[start:start + STATS_CHUNK]
+        chunk, failed = decode_all(train, part, channels, image_size, image_size)
+        chunk = np.delete(chunk, failed, axis=0)  # unreadable files (a folder not checked up front)
         x = chunk.reshape(-1, channels).astype(np.float64) / 255.0
         total += x.sum(axis=0)
         squares += (x * x).sum(axis=0)
-    count = len(indices) * image_size * image_size
+        count += len(chunk) * image_size * image_size
+    if count == 0:
+        raise ZooUsageError("none of the training images sampled for --norm dataset could be decoded")
     mean = total / count
     std = np.sqrt(np.maximum(squares / count - mean * mean, 1e-12))
     return [round(float(m), 6) for m in mean], [round(float(s), 6) for s in std]

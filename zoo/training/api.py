@@ -136,6 +136,7 @@ def train(
         val_split=cfg.val_split,
         seed=cfg.seed,
         split_record=prior.split_record if prior and same_data else None,
+        check_images=cfg.check_images,
     )
     if prior is not None:
         check_compatible(prior.config, arch, splits.classes, prior.run_dir)
@@ -222,6 +223,9 @@ def train(
     if splits.skipped and prior is None:
         reporter.info(f"skipped {len(splits.skipped)} unreadable file(s) (not an image, truncated, ...): "
                       f"the list is in {run_dir / SKIPPED_FILE}")
+    if not splits.checked and prior is None:
+        reporter.info("images are not all checked up front: an unreadable one is skipped, with a warning, "
+                      "when it is first decoded (--check-images decodes every file first)")
     meta = {"arch": arch, "classes": list(splits.classes)}
     reporter.info(
         f"training {arch} on {config['data']['source']} ({len(splits.train)} train / "

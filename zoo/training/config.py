@@ -89,6 +89,7 @@ class TrainConfig:
     workers: int | None = None
     threads: int | None = None
     cache: str = "auto"
+    check_images: bool | None = None  # decode every image up front (None: folders up to 10,000 files)
     pipeline: str = "auto"
     device: str = "auto"
     precision: str = "auto"
