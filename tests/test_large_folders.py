@@ -90,6 +90,23 @@ def test_unreadable_files_are_left_out_with_one_warning(
     assert "3/3.jpg: not a readable image" in err and "4/4.png: not a readable image" in err
 
 
+@pytest.mark.parametrize("cache", [True, False])
+def test_training_sets_fill_the_place_of_an_unreadable_file(folder: Path, cache: bool) -> None:
+    """Every rank of a DDP run must keep the same number of full batches, whatever it cannot read."""
+    scan = folders.scan_folder(folder, folder, check_images=False)
+    samples = SampleSet(scan.labels, paths=scan.paths)
+    images = ImageSet(samples, PREPROCESSING, side=16, cache=cache, fill=True)
+    assert len(images) == 200
+    pixels, labels = images.__getitems__(list(range(200)))
+    assert len(pixels) == len(labels) == 200
+    bad = [i for i, p in enumerate(scan.paths) if p.name in ("3.jpg", "4.png")]
+    readable = ImageSet(samples, PREPROCESSING, side=16, cache=False)
+    for i in bad:  # a real image of the set, with its own label, stands in
+        match = [j for j in range(200) if j not in bad and torch.equal(pixels[i], pixels[j])]
+        assert match and all(labels[j] == labels[i] for j in match)
+        assert torch.equal(readable.__getitems__([match[0]])[0][0], pixels[i])
+
+
 def test_a_batch_of_nothing_but_unreadable_files_is_passed_over(tmp_path: Path) -> None:
     root = digits_folder(tmp_path / "data", 60)
     scan = folders.scan_folder(root, root, check_images=False)

@@ -192,8 +192,8 @@ class DeviceBatches:
             if batch is None:
                 return
             pixels, labels = batch
-            if len(labels) < (2 if self.shuffle else 1):
-                continue  # unreadable files left it empty (or one image: too few for BatchNorm)
+            if len(labels) == 0:
+                continue  # an evaluation batch of nothing but unreadable files (zoo.data.loaders)
             images = pixels.to(self.device, non_blocking=True).permute(0, 3, 1, 2)
             if self.augment is not None:
                 images = self.augment(images, augment_generator)

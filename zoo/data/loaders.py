@@ -42,16 +42,19 @@ CACHE_LIMIT_BYTES = 2 * 1024**3  # --cache auto holds the decoded splits when th
 class ImageSet(Dataset):
     """One split as uint8 SxSxC pixels (cached, or decoded per item), optionally augmented per image
     by ``transform`` (PIL -> PIL, the ``pil`` pipeline); yields (uint8 NHWC, int64 N) batches.
-    A file that cannot be decoded is left out: of the cache (and the split), or of its batch."""
+    A file that cannot be decoded (zoo.data.images) is left out of an evaluation set. In a training set
+    (``fill``) another image takes its place, so every process of a distributed run keeps the same
+    number of batches and steps (DDP waits for all of them at every step)."""
 
     def __init__(self, samples: SampleSet, preprocessing: dict[str, Any], *, side: int,
-                 transform: Any = None, cache: bool = True) -> None:
+                 transform: Any = None, cache: bool = True, fill: bool = False) -> None:
         self.samples = samples
         self.channels = int(preprocessing["channels"])
         self.resize = int(preprocessing["resize"])
         self.side = side
         self.interpolation = preprocessing.get("interpolation", "bilinear")
         self.transform = transform
+        self.fill = fill
         self.labels = torch.tensor(samples.labels, dtype=torch.int64)
         self.pixels: np.ndarray | None = None
         if cache:
@@ -59,8 +62,15 @@ class ImageSet(Dataset):
                                              side, self.interpolation)
             if failed:
                 kept = sorted(set(range(len(samples))) - set(failed))
-                self.samples, self.pixels = samples.subset(kept), self.pixels[kept]
-                self.labels = self.labels[kept]
+                if not kept:
+                    raise ZooUsageError(f"none of the {len(samples)} images of a split could be decoded")
+                if fill:  # each unreadable row becomes a copy of a readable one
+                    for k, pos in enumerate(failed):
+                        source = kept[k % len(kept)]
+                        self.pixels[pos], self.labels[pos] = self.pixels[source], self.labels[source]
+                else:
+                    self.samples, self.pixels = samples.subset(kept), self.pixels[kept]
+                    self.labels = self.labels[kept]
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -76,15 +86,21 @@ class ImageSet(Dataset):
         return out[:, :, None] if out.ndim == 2 else out
 
     def _readable(self, index: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-        """The indices whose files decode, and their pixels."""
+        """The indices whose files decode, and their pixels; with ``fill``, an unreadable index is
+        replaced by the next one that decodes."""
         kept, pixels = [], []
         for i in index:
-            try:
-                pixels.append(self._pixels(int(i)))
-            except ImageError as error:
-                warn_unreadable(error)
-                continue
-            kept.append(i)
+            for j in range(int(i), int(i) + (len(self) if self.fill else 1)):
+                try:
+                    pixels.append(self._pixels(j % len(self)))
+                except ImageError as error:
+                    warn_unreadable(error)
+                    continue
+                kept.append(j % len(self))
+                break
+            else:
+                if self.fill:
+                    raise ZooUsageError(f"none of the {len(self)} training images could be decoded")
         return np.asarray(kept, dtype=np.int64), pixels
 
     def __getitems__(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -176,7 +192,7 @@ def make_loaders(splits: DataSplits, preprocessing: dict[str, Any], *, augment: 
     transform = None
     if augment != "none" and pipeline == "pil":
         transform = train_transform(augment, crop=crop, side=side, channels=channels, hflip=splits.hflip)
-    train_set = ImageSet(splits.train, preprocessing, side=side, transform=transform, cache=cached)
+    train_set = ImageSet(splits.train, preprocessing, side=side, transform=transform, cache=cached, fill=True)
     eval_sets = [ImageSet(s, preprocessing, side=crop, cache=cached)
                  for s in (splits.val, splits.test) if s is not None]
     resident = cached and fits_on_device(_nbytes([train_set, *eval_sets]), device)
