@@ -60,15 +60,17 @@ print(json.dumps({"imports_mb": before, "peak_mb": peak_mb(), "torch": "torch" i
 """
 
 
-def builtin_targets(archs: list[str] | None) -> list[tuple[str, int]]:
-    """(arch, size) pairs: each built-in architecture at its default size, and at 224 where different."""
+def builtin_targets(archs: list[str] | None, sizes: str = "both") -> list[tuple[str, int]]:
+    """(arch, size) pairs: each built-in architecture at its default size (``sizes`` default), at 224
+    where different (``224``), or both."""
     import zoo
 
     names = archs or [n for n in zoo.list_models() if zoo.get_spec(n).plugin.startswith("zoo.")]
     pairs = []
     for name in names:
         size = zoo.get_spec(name).image_size
-        pairs += [(name, size)] + ([(name, 224)] if size != 224 else [])
+        pairs += [(name, size)] if sizes != "224" else []
+        pairs += [(name, 224)] if size != 224 and sizes != "default" else []
     return pairs
 
 
@@ -155,6 +157,7 @@ def markdown(
         SECTION, "",
         f"Command: `.venv/bin/python benchmarks/bench_edge.py --workdir DIR --epochs {args.epochs} "
         f"--repeats {args.repeats}{' --archs ' + ' '.join(args.archs) if args.archs else ''}"
+        f"{' --sizes ' + args.sizes if args.sizes != 'both' else ''}"
         f"{' --write' if args.write else ''}`  ",
         f"Machine: {platform.machine()}, {cores} cores, onnxruntime {onnxruntime.__version__}; load "
         f"average before the run {load}; {hours:.1f} h in all. Models trained on digits (1 channel, 10 "
@@ -223,6 +226,8 @@ def device_table(rows: list[dict[str, Any]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--archs", nargs="+", help="architectures [default: every built-in one]")
+    parser.add_argument("--sizes", choices=("both", "default", "224"), default="both",
+                        help="each architecture's default size, 224 px where different, or both")
     parser.add_argument("--epochs", type=int, default=6,
                         help="digits training epochs per model (resnet18, mobilenet_v2: ~96%% at 224 px)")
     parser.add_argument("--repeats", type=int, default=200, help="timed calls per session (p99 needs many)")
@@ -240,7 +245,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory(prefix="zoo-bench-edge-") as tmp:
         workdir = args.workdir or Path(tmp)
-        for arch, size in builtin_targets(args.archs):
+        for arch, size in builtin_targets(args.archs, args.sizes):
             t0 = time.perf_counter()
             run_dir = trained_export(workdir, arch, size, args.epochs, args.threads)
             rows.append(measure(run_dir, args.repeats, cores, args.rss_images))
