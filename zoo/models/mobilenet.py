@@ -111,8 +111,11 @@ def mobilenet_v3(
     dropout: float = 0.2,
 ) -> ConvNet:
     """MobileNetV3 from a block table: hard-swish stem, inverted residuals with hard-sigmoid SE,
-    a 1x1 conv to 6x the last width, then a hard-swish MLP head (BN eps 1e-3, momentum 0.01)."""
-    norm = partial(nn.BatchNorm2d, eps=0.001, momentum=0.01)
+    a 1x1 conv to 6x the last width, then a hard-swish MLP head. BatchNorm eps 1e-3 as published, but
+    PyTorch's default momentum 0.1 (as timm), not torchvision's 0.01: with 0.01 the running statistics
+    trail the weights for thousands of steps, so a short run on a small data set evaluated at chance
+    (digits, 6 epochs: 9.8% val; 95.8% with the statistics recomputed). Parameters are unchanged."""
+    norm = partial(nn.BatchNorm2d, eps=0.001)
     channels = make_divisible(16 * width_mult)
     layers: list[nn.Module] = [
         ConvBNAct(in_channels, channels, 3, _stem_stride(small_input), act=nn.Hardswish, norm=norm)
