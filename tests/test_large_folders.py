@@ -54,9 +54,14 @@ def test_small_folders_are_checked_up_front_large_ones_by_header_sample(
     assert {f for f, _ in checked.skipped} == {"3/3.jpg", "4/4.png"}
 
     headers: list[Path] = []
-    header = folders._header
-    monkeypatch.setattr(folders, "_header", lambda p: headers.append(p) or header(p))
-    monkeypatch.setattr(folders, "_probe", lambda p: pytest.fail(f"decoded {p} up front"))
+    probe = folders._probe
+
+    def header_only(path: Path, decode: bool = True) -> folders.Probe:
+        assert not decode, f"decoded {path} up front"
+        headers.append(path)
+        return probe(path, decode)
+
+    monkeypatch.setattr(folders, "_probe", header_only)
     monkeypatch.setattr(folders, "CHECK_UP_TO", 100)
     monkeypatch.setattr(folders, "HEADER_SAMPLE", 20)
     lazy = folders.scan_folder(folder, folder)

@@ -70,7 +70,7 @@ def time_loader(loader: Any, batches: int) -> tuple[int, float]:
 def bench_loader(
     data: str, *, arch: str | None = None, image_size: int | None = None, batch_size: int = 64,
     workers: list[int] | None = None, pipeline: str = "auto", augment: str = "standard", cache: str = "off",
-    batches: int = 20, device: str = "cpu", threads: int | None = None, step: bool = True,
+    batches: int = 20, device: str = "cpu", threads: int | None = None,
 ) -> list[LoaderResult]:
     """Images/s of the training loader for each worker count (and the training step of ``arch``)."""
     import torch
@@ -99,7 +99,7 @@ def bench_loader(
         per_worker = rate / max(1, count)
         rows.append(LoaderResult(count, chosen, batch_size, size, images, seconds, rate, per_worker))
         del train
-    if arch and step:
+    if arch:
         rate = train_step_rate(arch, size, batch_size, device, threads)
         for row in rows:
             row.step_images_per_s = rate
