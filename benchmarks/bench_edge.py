@@ -148,6 +148,11 @@ def measure(run_dir: Path, repeats: int, cores: int, rss_images: int) -> dict[st
     return row
 
 
+def learned(row: dict[str, Any]) -> bool:
+    """fp32 top-1 of at least 50%: below it a model did not learn, and its int8 agreement says little."""
+    return row["fp32_top1"] >= 50
+
+
 def markdown(
     rows: list[dict[str, Any]], args: argparse.Namespace, cores: int, load: str, hours: float
 ) -> str:
@@ -183,12 +188,12 @@ def markdown(
         rss = (f"{r['rss_fp32']['peak_mb']:.0f} / {r['rss_int8']['peak_mb']:.0f} "
                f"(+{r['rss_fp32']['peak_mb'] - r['rss_fp32']['imports_mb']:.0f} / "
                f"+{r['rss_int8']['peak_mb'] - r['rss_int8']['imports_mb']:.0f})")
-        learned = "" if r["fp32_top1"] >= 50 else " *"  # a model that did not learn agrees trivially
+        mark = "" if learned(r) else " *"
         lines.append(f"| {r['arch']} | {r['size']} | {r['fp32_mb']:.2f} | {r['int8_mb']:.2f} | "
                      f"{cell('fp32/1')} | {cell('int8/1')} | {speedup:.2f} | {cell(f'fp32/{cores}')} | "
-                     f"{cell(f'int8/{cores}')} | {rss} | {r['agreement']:.1f}{learned} | "
+                     f"{cell(f'int8/{cores}')} | {rss} | {r['agreement']:.1f}{mark} | "
                      f"{r['fp32_top1']:.1f} / {r['int8_top1']:.1f} |")
-    if any(r["fp32_top1"] < 50 for r in rows):
+    if not all(learned(r) for r in rows):
         lines += ["", "\\* fp32 top-1 below 50%: the model did not learn in these epochs, so its int8 "
                       "agreement says little (train it longer: --epochs)."]
     lines += ["", *target_lines(rows)]
@@ -225,7 +230,7 @@ def device_table(rows: list[dict[str, Any]]) -> str:
 
     for r in sorted(default, key=best):
         lat = r["latency"]
-        agree = f"{r['agreement']:.1f}%" if r["fp32_top1"] >= 50 else "(not trained)"
+        agree = f"{r['agreement']:.1f}%" if learned(r) else "(not trained)"
         lines.append(f"| {r['arch']} | {r['size']} | {r['fp32_mb']:.1f} / {r['int8_mb']:.1f} | "
                      f"{lat['fp32/1']['p50_ms']:.2f} / {lat['int8/1']['p50_ms']:.2f} | "
                      f"{r['rss_fp32']['peak_mb']:.0f} / {r['rss_int8']['peak_mb']:.0f} | {agree} |")

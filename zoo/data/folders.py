@@ -3,8 +3,9 @@
 A folder of up to ``CHECK_UP_TO`` image files is checked up front: every candidate is decoded once
 (JPEGs at reduced scale, which still reads the whole stream) so corrupt, truncated and non-image
 files are skipped and listed before training starts. A larger folder is not read up front (100k
-files took 16 s to check here, 0.7 s not to): only a sample of headers gives the native size and colour mode,
-and an unreadable file is skipped, with a warning, when it is first decoded (zoo.data.images).
+files took 16 s to check here, 0.7 s not to): only a sample of headers gives the native size and
+colour mode, and an unreadable file is skipped, with a warning, when it is first decoded
+(zoo.data.images).
 ``check_images=True`` checks every file whatever the size, ``False`` none.
 """
 
@@ -63,9 +64,9 @@ def _probe(path: Path, decode: bool = True) -> Probe:
     try:
         with Image.open(path) as img:
             size, mode = img.size, img.mode
-            if decode and img.format == "JPEG":
-                img.draft(mode, (max(1, size[0] // 8), max(1, size[1] // 8)))
             if decode:
+                if img.format == "JPEG":
+                    img.draft(mode, (max(1, size[0] // 8), max(1, size[1] // 8)))
                 img.load()
     except Exception as exc:  # Pillow raises many types for bad files; all mean "skip it"
         return " ".join(f"unreadable image ({type(exc).__name__}: {exc})".split())

@@ -61,16 +61,21 @@ class ImageSet(Dataset):
             self.pixels, failed = decode_all(samples, list(range(len(samples))), self.channels, self.resize,
                                              side, self.interpolation)
             if failed:
-                kept = sorted(set(range(len(samples))) - set(failed))
-                if not kept:
-                    raise ZooUsageError(f"none of the {len(samples)} images of a split could be decoded")
-                if fill:  # each unreadable row becomes a copy of a readable one
-                    for k, pos in enumerate(failed):
-                        source = kept[k % len(kept)]
-                        self.pixels[pos], self.labels[pos] = self.pixels[source], self.labels[source]
-                else:
-                    self.samples, self.pixels = samples.subset(kept), self.pixels[kept]
-                    self.labels = self.labels[kept]
+                self._drop_or_fill(failed)
+
+    def _drop_or_fill(self, failed: list[int]) -> None:
+        """Cached rows that could not be decoded: copies of readable rows (``fill``), or removed."""
+        assert self.pixels is not None
+        kept = sorted(set(range(len(self.samples))) - set(failed))
+        if not kept:
+            raise ZooUsageError(f"none of the {len(self.samples)} images of a split could be decoded")
+        if self.fill:
+            for k, pos in enumerate(failed):
+                source = kept[k % len(kept)]
+                self.pixels[pos], self.labels[pos] = self.pixels[source], self.labels[source]
+        else:
+            self.samples, self.pixels = self.samples.subset(kept), self.pixels[kept]
+            self.labels = self.labels[kept]
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -90,17 +95,17 @@ class ImageSet(Dataset):
         replaced by the next one that decodes."""
         kept, pixels = [], []
         for i in index:
-            for j in range(int(i), int(i) + (len(self) if self.fill else 1)):
+            tries = range(int(i), int(i) + len(self)) if self.fill else (int(i),)
+            for j in (t % len(self) for t in tries):
                 try:
-                    pixels.append(self._pixels(j % len(self)))
+                    pixels.append(self._pixels(j))
                 except ImageError as error:
                     warn_unreadable(error)
                     continue
-                kept.append(j % len(self))
+                kept.append(j)
                 break
-            else:
-                if self.fill:
-                    raise ZooUsageError(f"none of the {len(self)} training images could be decoded")
+        if self.fill and len(kept) < len(index):
+            raise ZooUsageError(f"none of the {len(self)} training images could be decoded")
         return np.asarray(kept, dtype=np.int64), pixels
 
     def __getitems__(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
