@@ -37,9 +37,10 @@ def measure(spec: dict) -> dict:
     from zoo.data import load_splits, make_loaders
     from zoo.registry import get_spec
     from zoo.run import build_model
-    from zoo.training.api import _build_parts, new_run_config
+    from zoo.training.api import _build_parts
     from zoo.training.config import TrainConfig, family_defaults, resolve_options
     from zoo.training.loop import _step
+    from zoo.training.new_run import new_run_config
     from zoo.training.precision import resolve_precision
 
     arch = get_spec(spec["arch"])

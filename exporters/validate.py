@@ -28,8 +28,6 @@ if TYPE_CHECKING:
     from zoo.export_api import Exporter
     from zoo.runtime.onnx_predictor import RuntimePredictor
 
-SPLIT_FILE = "split.json"  # the split record training writes beside config.json
-
 
 @dataclass
 class LabelledImages:
@@ -67,7 +65,7 @@ def split_images(
     """Real images of the run's first available split among ``splits``, replaying the split
     training recorded (``split_file``) on the data source config.json names."""
     from zoo.data.images import pil_image
-    from zoo.run import read_json
+    from zoo.run import SPLIT_FILE, read_json
 
     what = "labelled images for the int8 accuracy gate" if need_labels else "validation images"
     source = (config.get("data") or {}).get("source")

@@ -1,4 +1,5 @@
-"""Fixtures shared by the plugin tests: a sys.path folder for throwaway plugin distributions."""
+"""Fixtures shared by the tests: a sys.path folder for throwaway plugin distributions, and one
+intra-op thread for the modules that train."""
 
 from __future__ import annotations
 
@@ -45,3 +46,15 @@ def make_plugin(plugin_dir: Path) -> Iterator[MakePlugin]:
     yield make
     for module in modules:
         sys.modules.pop(module, None)
+
+
+@pytest.fixture(scope="module")
+def one_thread() -> Iterator[None]:
+    """The test machine is shared: one intra-op thread is faster than two fighting ones. A module
+    that trains asks for it with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

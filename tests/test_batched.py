@@ -38,12 +38,7 @@ DRAWS = 4000
 P_MIN = 1e-3  # seeded draws: a distribution mismatch gives p far below this, a match far above
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def images(n: int = 16, channels: int = 3, side: int = 32, seed: int = 0) -> torch.Tensor:

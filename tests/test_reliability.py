@@ -31,12 +31,7 @@ from zoo.run import defer_interrupt
 FAST = ["--image-size", "16", "--workers", "0", "--quiet", "--epochs", "1"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def invoke(*args: object):

@@ -22,12 +22,7 @@ from zoo.training.config import TrainConfig, family_defaults, resolve_options, s
 TINY = {"image_size": 16, "workers": 0, "quiet": True}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def invoke(*args: object):

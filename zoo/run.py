@@ -27,9 +27,11 @@ if TYPE_CHECKING:
 CONFIG_FILE = "config.json"
 CLASSES_FILE = "classes.json"
 CHECKPOINTS = ("best", "last")
+SPLIT_FILE = "split.json"  # the split record: which files are train, val and test
+SKIPPED_FILE = "skipped.txt"  # unreadable files the scan left out
 LOCK_FILE = ".zoo.lock"  # flock-ed while a command writes the run; never removed (see RunLock)
 # What a run holds before its first checkpoint: a directory with only these was stopped early.
-BEFORE_FIRST_CHECKPOINT = frozenset({CONFIG_FILE, CLASSES_FILE, "split.json", "skipped.txt"})
+BEFORE_FIRST_CHECKPOINT = frozenset({CONFIG_FILE, CLASSES_FILE, SPLIT_FILE, SKIPPED_FILE})
 
 
 # ----------------------------------------------------------------------------- atomic writes

@@ -7,13 +7,11 @@ existing run directory.
 
 from __future__ import annotations
 
-import inspect
 import random
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -22,43 +20,42 @@ import torch
 from torch import nn
 
 from zoo.catalog import get_spec
-from zoo.data.load import DATASET_PREFIX
-from zoo.errors import ZooUsageError, error_head
+from zoo.errors import ZooUsageError
 from zoo.model_check import check_trainable
 from zoo.registry import ArchSpec
 from zoo.run import (
-    CLASSES_FILE,
-    CONFIG_FILE,
-    LOCK_FILE,
-    RunLock,
+    SKIPPED_FILE,
+    SPLIT_FILE,
     atomic_write_json,
-    atomic_write_text,
     build_model,
     claim_run_dir,
-    load_checkpoint,
-    load_config,
     load_model,
     new_run_dir,
     read_json,
-    stopped_before_first_checkpoint,
 )
 from zoo.training import distributed
-from zoo.training.checkpoint import check_compatible, check_optimizer_fits, check_resumable, set_rng_state
-from zoo.training.config import RESUMABLE, TrainConfig, family_defaults, resolve_options
+from zoo.training.checkpoint import check_compatible
+from zoo.training.config import TrainConfig, family_defaults, resolve_options
 from zoo.training.device import check_compile, configure_device, out_of_memory_as_error
 from zoo.training.ema import ModelEMA
 from zoo.training.loop import LoopState, Parts, fit
 from zoo.training.loop import evaluate as evaluate_loader
+from zoo.training.new_run import (
+    check_new_run,
+    check_out,
+    input_shape,
+    new_run_config,
+    source_id,
+    write_run_files,
+)
 from zoo.training.optim import Schedule, build_optimizer
 from zoo.training.precision import autocast, resolve_device, resolve_precision
 from zoo.training.report import Reporter, plot_confusion
+from zoo.training.resume import Prior, load_prior, merge_resume, restore, updated_config
 from zoo.training.speed import speed_summary
 
-SPLIT_FILE = "split.json"
-SKIPPED_FILE = "skipped.txt"
 RESULTS_FILE = "results.json"
 EVAL_FILE = "eval.json"
-SMALL_INPUT_MAX = 64  # ImageNet-style nets keep their early resolution for images up to this size
 
 
 @dataclass
@@ -72,14 +69,6 @@ class Run:
 
     def load_model(self, checkpoint: str = "best") -> nn.Module:
         return load_model(self.run_dir, checkpoint)[0]
-
-
-@dataclass
-class _Prior:
-    run_dir: Path
-    config: dict[str, Any]
-    checkpoint: dict[str, Any] | None  # None: the run stopped before its first checkpoint
-    split_record: dict[str, Any] | None
 
 
 def train(
@@ -113,10 +102,10 @@ def train(
     arch = spec.name
     if resume is not None and out is not None:
         raise ZooUsageError("--out and --resume cannot be combined (a resumed run stays in its directory)")
-    prior = _load_prior(Path(resume), arch) if resume is not None else None
+    prior = load_prior(Path(resume), arch) if resume is not None else None
     same_data = prior is not None and data is None  # the run's own data, named by its split record
     if prior is not None:
-        cfg = _merge_resume(prior, options)
+        cfg = merge_resume(prior, options)
         if model_kwargs is not None and model_kwargs != prior.config.get("model_kwargs", {}):
             raise ZooUsageError(f"model options cannot change on --resume (the run used "
                                 f"{prior.config.get('model_kwargs', {})})")
@@ -125,12 +114,12 @@ def train(
         raise ZooUsageError(
             "--data is required: a directory of class folders or a data set from 'zoo data list'"
         )
-    out_dir = _check_out(Path(out)) if out is not None else None
+    out_dir = check_out(Path(out)) if out is not None else None
     dist = distributed.start(resolve_device(cfg.device))  # None unless torchrun started several processes
 
     from zoo.data import load_splits
 
-    same_data = same_data or (prior is not None and _source_id(data) == prior.config["data"]["source"])
+    same_data = same_data or (prior is not None and source_id(data) == prior.config["data"]["source"])
     splits = load_splits(
         data,
         val_split=cfg.val_split,
@@ -162,7 +151,7 @@ def train(
                         c.get("model_kwargs", {}), batch_size=int(cfg.batch_size), device=device)  # type: ignore[arg-type]
     else:
         check_new_run(spec, splits, cfg, device, model_kwargs)
-    config = _updated_config(prior, cfg) if prior else new_run_config(spec, data, splits, cfg, model_kwargs)
+    config = updated_config(prior, cfg) if prior else new_run_config(spec, data, splits, cfg, model_kwargs)
     from zoo.data import resolve_pipeline
 
     pipeline = resolve_pipeline(cfg.pipeline, device, int(config["image_size"]))
@@ -206,7 +195,7 @@ def train(
     parts = _build_parts(model, cfg, device, precision, len(train_loader), mixer, dist)
     state = LoopState()
     if prior is not None and prior.checkpoint is not None:
-        state = _restore(parts, prior.checkpoint, cfg, len(train_loader), prior.run_dir / "last.pt")
+        state = restore(parts, prior.checkpoint, cfg, len(train_loader), prior.run_dir / "last.pt")
     recorder = None
     if cfg.activation_stats and writer:
         from zoo.training.activations import ActivationRecorder
@@ -256,7 +245,7 @@ def train(
         if claim is not None and claim.reused:
             reporter.info(f"{run_dir}: a run stopped before its first checkpoint; starting it afresh")
         if writer:
-            _write_run_files(run_dir, config, splits, new=prior is None or prior.checkpoint is None)
+            write_run_files(run_dir, config, splits, new=prior is None or prior.checkpoint is None)
         oom = out_of_memory_as_error(run_dir, arch=arch, batch_size=rank_batch,
                                      epochs_done=lambda: state.epoch, new_run=prior is None,
                                      keep_dir=out_existed or not writer)
@@ -345,184 +334,11 @@ def evaluate(
     return result
 
 
-# ---------------------------------------------------------------------------------------------
-# resume
-
-
-def _load_prior(run_dir: Path, arch: str) -> _Prior:
-    """The run to resume, checked whole before anything is written. A run killed before its first
-    checkpoint (config but no last.pt) resumes from epoch 0 on its recorded options and split."""
-    config = load_config(run_dir)
-    if config["arch"] != arch:
-        raise ZooUsageError(f"--resume {run_dir}: that run trained '{config['arch']}', not '{arch}'")
-    last = run_dir / "last.pt"
-    split_file = run_dir / config.get("split_file", SPLIT_FILE)
-    if not last.is_file():
-        if not stopped_before_first_checkpoint(run_dir):
-            raise ZooUsageError(f"--resume {run_dir}: no last.pt to resume from")
-        record = read_json(split_file, "split record") if split_file.is_file() else None
-        return _Prior(run_dir, config, None, record)
-    checkpoint = load_checkpoint(last)
-    check_resumable(checkpoint, last)
-    return _Prior(run_dir, config, checkpoint, read_json(split_file, "split record"))
-
-
-def _merge_resume(prior: _Prior, options: dict[str, Any]) -> TrainConfig:
-    """The run's own options, except the few that may change (``--epochs`` to train longer...)."""
-    stored = TrainConfig.from_dict(prior.config["train"])
-    merged = stored.to_dict()
-    for key, value in options.items():
-        if value is None or value == merged.get(key):
-            continue
-        if key not in RESUMABLE:
-            flag = "--" + key.replace("_", "-")
-            raise ZooUsageError(
-                f"{flag} cannot change on --resume (the run used {merged.get(key)!r}); "
-                f"start a new run instead"
-            )
-        merged[key] = value
-    return TrainConfig.from_dict(merged).validate()
-
-
-def _restore(
-    parts: Parts, ckpt: dict[str, Any], cfg: TrainConfig, steps_per_epoch: int, path: Path
-) -> LoopState:
-    """Load last.pt into the run's parts (before anything is written): what does not fit the
-    rebuilt model and optimizer is a usage error naming the checkpoint."""
-    try:
-        return _load_parts(parts, ckpt, cfg, steps_per_epoch)
-    except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as exc:
-        raise ZooUsageError(f"--resume {path}: does not fit {ckpt.get('arch', 'the model')} as "
-                            f"configured ({type(exc).__name__}: {error_head(exc, 200)})") from None
-
-
-def _load_parts(parts: Parts, ckpt: dict[str, Any], cfg: TrainConfig, steps_per_epoch: int) -> LoopState:
-    state = LoopState.from_dict(ckpt["loop"])
-    parts.model.load_state_dict(ckpt.get("raw_model", ckpt["model"]))
-    if parts.ema is not None and "ema" in ckpt:
-        parts.ema.load_state_dict(ckpt["ema"])
-    parts.optimizer.load_state_dict(ckpt["optimizer"])
-    check_optimizer_fits(parts.optimizer)
-    parts.schedule.restore(
-        ckpt["scheduler"],
-        same_length=int(ckpt["epochs"]) == cfg.epochs,
-        epochs_done=state.epoch,
-        steps_per_epoch=steps_per_epoch,
-    )
-    if parts.scaler is not None and "scaler" in ckpt:
-        parts.scaler.load_state_dict(ckpt["scaler"])
-    set_rng_state(ckpt["rng"])
-    if state.stopped_early:  # resuming an early-stopped run means: train on
-        state.stopped_early, state.bad_epochs = False, 0
-    return state
-
-
-# ---------------------------------------------------------------------------------------------
-# the run directory
-
-
-def _check_out(out: Path) -> Path:
-    """--out must be new, empty, or a run stopped before its first checkpoint (checked again under
-    the run's lock before the first write)."""
-    if out.exists() and not out.is_dir():
-        raise ZooUsageError(f"--out {out}: exists and is not a directory")
-    if out.is_dir() and (out / LOCK_FILE).exists():
-        RunLock(out).release()  # refused now, with the holder's pid, if another process writes there
-    stopped_early = out.is_dir() and stopped_before_first_checkpoint(out)
-    if out.is_dir() and any(p.name != LOCK_FILE for p in out.iterdir()) and not stopped_early:
-        raise ZooUsageError(f"--out {out}: directory is not empty; choose another or --resume it")
-    return out
-
-
-def _model_kwargs(spec: ArchSpec, image_size: int) -> dict[str, Any]:
-    """``small_input`` for ImageNet-style nets on small images (when the builder knows it)."""
-    if image_size > SMALL_INPUT_MAX or "imagenet" not in spec.tags:
-        return {}
-    params = inspect.signature(spec.builder_function()).parameters
-    accepts = "small_input" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
-    return {"small_input": True} if accepts else {}
-
-
-def _input_shape(spec: ArchSpec, splits: Any, cfg: TrainConfig) -> tuple[int, int]:
-    """(image size, channels) of a new run: the options, else from the data and architecture."""
-    from zoo.data import default_image_size
-
-    return cfg.image_size or default_image_size(splits.native_size, spec.image_size), (
-        cfg.in_channels or splits.channels)
-
-
-def check_new_run(
-    spec: ArchSpec, splits: Any, cfg: TrainConfig, device: str, model_kwargs: dict[str, Any] | None = None
-) -> None:
-    """The builder contract, the image size and the memory it needs (``check_trainable``), before
-    the data is decoded at that size or anything is written."""
-    size, channels = _input_shape(spec, splits, cfg)
-    kwargs = {**_model_kwargs(spec, size), **(model_kwargs or {})}
-    check_trainable(spec, size, channels, len(splits.classes), kwargs,
-                    batch_size=int(cfg.batch_size), device=device)  # type: ignore[arg-type]
-
-
-def new_run_config(
-    spec: ArchSpec,
-    data: str | Path,
-    splits: Any,
-    cfg: TrainConfig,
-    model_kwargs: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """config.json of a new run: what rebuilds the model and replays its eval preprocessing."""
-    from zoo import __version__
-    from zoo.data import eval_preprocessing, norm_stats
-
-    image_size, in_channels = _input_shape(spec, splits, cfg)
-    mean, std = norm_stats(cfg.norm, splits.train, in_channels, image_size)
-    return {
-        "arch": spec.name,
-        "num_classes": len(splits.classes),
-        "in_channels": in_channels,
-        "model_kwargs": {**_model_kwargs(spec, image_size), **(model_kwargs or {})},
-        "classes": list(splits.classes),
-        "image_size": image_size,
-        "preprocessing": eval_preprocessing(image_size, in_channels, mean, std, splits.native_size),
-        "data": {
-            "source": _source_id(data),
-            "channels": splits.channels,
-            "native_size": splits.native_size,
-            "train": len(splits.train),
-            "val": len(splits.val),
-            "test": None if splits.test is None else len(splits.test),
-            "skipped": len(splits.skipped),
-        },
-        "split_file": SPLIT_FILE,
-        "train": cfg.to_dict(),
-        "zoo_version": __version__,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-
-
-def _image_size(spec: ArchSpec, splits: Any, cfg: TrainConfig, prior: _Prior | None) -> int:
+def _image_size(spec: ArchSpec, splits: Any, cfg: TrainConfig, prior: Prior | None) -> int:
     """The run's image size, before config.json exists (the CUDA batch default depends on it)."""
     if prior is not None:
         return int(prior.config["image_size"])
-    return _input_shape(spec, splits, cfg)[0]
-
-
-def _source_id(data: str | Path) -> str:
-    """How config.json names the data: an absolute directory path, or the data set name."""
-    path = Path(data).expanduser()
-    return str(path.resolve()) if path.is_dir() else str(data).removeprefix(DATASET_PREFIX)
-
-
-def _updated_config(prior: _Prior, cfg: TrainConfig) -> dict[str, Any]:
-    return {**prior.config, "train": cfg.to_dict()}
-
-
-def _write_run_files(run_dir: Path, config: dict[str, Any], splits: Any, new: bool) -> None:
-    atomic_write_json(run_dir / CONFIG_FILE, config)
-    if not new:
-        return
-    atomic_write_json(run_dir / CLASSES_FILE, config["classes"])
-    atomic_write_json(run_dir / SPLIT_FILE, splits.split_record)
-    atomic_write_text(run_dir / SKIPPED_FILE, "".join(f"{f}\t{why}\n" for f, why in splits.skipped))
+    return input_shape(spec, splits, cfg)[0]
 
 
 def _chain(callbacks: list[Callable[[dict[str, Any]], None]]) -> Callable[[dict[str, Any]], None] | None:
@@ -640,7 +456,7 @@ def _eval_samples(
     if data is not None and path.is_dir() and not _has_split_folders(path):
         samples, _ = load_imagefolder_set(path, classes=list(config["classes"]))
         return samples, str(path.resolve()), "all"
-    same = data is None or _source_id(source) == config["data"]["source"]
+    same = data is None or source_id(source) == config["data"]["source"]
     record = read_json(run_dir / config.get("split_file", SPLIT_FILE), "split record") if same else None
     splits = load_splits(source, seed=int(config["train"].get("seed", 0)), split_record=record)
     if list(splits.classes) != list(config["classes"]):

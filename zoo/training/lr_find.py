@@ -47,7 +47,7 @@ def lr_find(
     spec = get_spec(arch)
     arch = spec.name  # a family name means its default member
     from zoo.data import load_splits, make_loaders
-    from zoo.training.api import check_new_run, new_run_config
+    from zoo.training.new_run import check_new_run, new_run_config
 
     splits = load_splits(data, val_split=cfg.val_split, seed=cfg.seed)
     defaults = family_defaults(spec.family, spec.tags)

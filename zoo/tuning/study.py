@@ -77,7 +77,7 @@ def _check_args(sampler: str, pruner: str, trials: Any, timeout: Any, metric: st
 
 def _resume_settings(study_dir: Path, arch: str, data: str | None, given: dict[str, Any]) -> dict[str, Any]:
     """study.json of ``study_dir``, checked against ARCH and --data; ``given`` may change RESUMABLE keys."""
-    from zoo.training.api import _source_id
+    from zoo.training.new_run import source_id
 
     path = study_dir / STUDY_FILE
     if not path.is_file():
@@ -88,7 +88,7 @@ def _resume_settings(study_dir: Path, arch: str, data: str | None, given: dict[s
         raise ZooUsageError(f"--resume {path}: unreadable ({error_head(exc)})") from None
     if stored["arch"] != arch:
         raise ZooUsageError(f"--resume {study_dir}: that study tunes '{stored['arch']}', not '{arch}'")
-    if data is not None and _source_id(data) != stored["data"]:
+    if data is not None and source_id(data) != stored["data"]:
         raise ZooUsageError(f"--resume {study_dir}: that study tunes on {stored['data']}, not {data}")
     merged = dict(stored)
     for key, value in given.items():
@@ -249,7 +249,7 @@ def tune(
     Returns the summary; writes the study directory.
     """
     optuna = import_optuna()
-    from zoo.training.api import _source_id
+    from zoo.training.new_run import source_id
 
     spec = get_spec(arch)
     arch = spec.name  # a family name ("vgg") means its default member
@@ -271,7 +271,7 @@ def tune(
         if out is not None:
             _check_out(Path(out))
         settings = {k: DEFAULTS.get(k) if v is None else v for k, v in given.items()}
-        settings.update(arch=spec.name, data=_source_id(data), fixed=fixed, study_name=study_name or "",
+        settings.update(arch=spec.name, data=source_id(data), fixed=fixed, study_name=study_name or "",
                         space=space if space is not None else default_space(spec))
     _check_args(settings["sampler"], settings["pruner"], settings["trials"], settings.get("timeout"),
                 settings["metric"], settings.get("epochs"))
