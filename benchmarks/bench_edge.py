@@ -22,6 +22,11 @@ model is trained on the digits data set at that size (``zoo train ARCH --data di
 are named as bench_export.py names its own (``digits224-resnet18``), so one ``--workdir`` serves
 both. Fewer epochs leave some networks untrained (top-1 near 10%), and an untrained model's int8
 agreement means nothing: such rows are marked.
+
+``--epochs 0`` trains nothing: the initialised network is exported as ``zoo bench`` exports it (fp32,
+then int8 calibrated on 128 digits training images). File size, latency and memory do not depend on the
+weights, so those columns stand; the agreement column is marked. It is how the networks too slow to
+train on this machine (the VGGs, resnet101/152) get their rows.
 """
 
 from __future__ import annotations
@@ -62,7 +67,7 @@ print(json.dumps({"imports_mb": before, "peak_mb": peak_mb(), "torch": "torch" i
 
 def builtin_targets(archs: list[str] | None, sizes: str = "both") -> list[tuple[str, int]]:
     """(arch, size) pairs: each built-in architecture at its default size (``sizes`` default), at 224
-    where different (``224``), or both."""
+    px (``224``), or both (one row where the default is 224)."""
     import zoo
 
     names = archs or [n for n in zoo.list_models() if zoo.get_spec(n).plugin.startswith("zoo.")]
@@ -70,7 +75,7 @@ def builtin_targets(archs: list[str] | None, sizes: str = "both") -> list[tuple[
     for name in names:
         size = zoo.get_spec(name).image_size
         pairs += [(name, size)] if sizes != "224" else []
-        pairs += [(name, 224)] if size != 224 and sizes != "default" else []
+        pairs += [(name, 224)] if sizes == "224" or (size != 224 and sizes == "both") else []
     return pairs
 
 
@@ -86,11 +91,39 @@ def trained_export(workdir: Path, arch: str, size: int, epochs: int, threads: in
     return run_dir
 
 
+def untrained_export(workdir: Path, arch: str, size: int) -> Path:
+    """The initialised ``arch`` for digits at ``size`` (no training), written as export/model.onnx and
+    model.int8.onnx with the same exporter and quantiser as ``zoo export`` (reused when there)."""
+    from exporters.quantize import quantize_file
+    from exporters.validate import calibration_images
+    from zoo.bench.runners import export_onnx
+    from zoo.catalog import get_model
+    from zoo.export_api import resolve_int8_scheme
+    from zoo.run import atomic_write_json
+
+    run_dir = workdir / f"untrained{size}-{arch}"
+    export = run_dir / "export"
+    if (export / "model.int8.onnx").is_file():
+        return run_dir
+    export.mkdir(parents=True, exist_ok=True)
+    config = {"arch": arch, "num_classes": 10, "in_channels": 1, "classes": [str(i) for i in range(10)],
+              "data": {"source": "digits"}, "train": {"val_split": 0.2, "seed": 0, "epochs": 0},
+              "preprocessing": {"resize": size, "crop": size, "channels": 1, "mean": [0.5], "std": [0.5]}}
+    model = get_model(arch, num_classes=10, in_channels=1).eval()
+    fp32 = export_onnx(model, config, export)
+    calib = calibration_images(run_dir, config, None, 128)
+    scheme = resolve_int8_scheme("auto")
+    quantize_file(fp32, export / "model.int8.onnx", calib, per_channel=True, scheme=scheme)
+    atomic_write_json(run_dir / "config.json", config)
+    return run_dir
+
+
 def test_split(run_dir: Path) -> tuple[list[Any], np.ndarray]:
     from exporters.validate import split_images
-    from zoo.run import load_config
+    from zoo.run import read_json
 
-    test = split_images(run_dir, load_config(run_dir), ("test",), None, need_labels=True)
+    test = split_images(run_dir, read_json(run_dir / "config.json", "run config"), ("test",), None,
+                        need_labels=True)
     return test.images, np.asarray(test.labels)
 
 
@@ -125,10 +158,10 @@ def peak_rss(model: Path, images: list[Any], folder: Path) -> dict[str, Any]:
 
 
 def measure(run_dir: Path, repeats: int, cores: int, rss_images: int) -> dict[str, Any]:
-    from zoo.run import load_config
+    from zoo.run import read_json
     from zoo.runtime.predict import OnnxPredictor
 
-    config = load_config(run_dir)
+    config = read_json(run_dir / "config.json", "run config")
     fp32, int8 = run_dir / "export" / "model.onnx", run_dir / "export" / "model.int8.onnx"
     images, labels = test_split(run_dir)
     p32 = OnnxPredictor(fp32).predict(images, batch_size=32)
@@ -139,6 +172,7 @@ def measure(run_dir: Path, repeats: int, cores: int, rss_images: int) -> dict[st
         "agreement": float((p32.argmax(1) == p8.argmax(1)).mean() * 100),
         "fp32_top1": float((p32.argmax(1) == labels).mean() * 100),
         "int8_top1": float((p8.argmax(1) == labels).mean() * 100), "test_images": len(labels),
+        "epochs": int(config["train"].get("epochs") or 0),
     }
     row["latency"] = latencies(fp32, int8, images[0], repeats, cores)
     with tempfile.TemporaryDirectory(prefix="zoo-edge-rss-") as tmp:
@@ -148,9 +182,15 @@ def measure(run_dir: Path, repeats: int, cores: int, rss_images: int) -> dict[st
     return row
 
 
+def trained(row: dict[str, Any]) -> bool:
+    """False for an ``--epochs 0`` row (rows written before that option have no "epochs": trained)."""
+    return row.get("epochs", 1) > 0
+
+
 def learned(row: dict[str, Any]) -> bool:
-    """fp32 top-1 of at least 50%: below it a model did not learn, and its int8 agreement says little."""
-    return row["fp32_top1"] >= 50
+    """Trained to an fp32 top-1 of at least 50%: below it a model did not learn, and its int8
+    agreement says little."""
+    return trained(row) and row["fp32_top1"] >= 50
 
 
 def markdown(
@@ -188,14 +228,17 @@ def markdown(
         rss = (f"{r['rss_fp32']['peak_mb']:.0f} / {r['rss_int8']['peak_mb']:.0f} "
                f"(+{r['rss_fp32']['peak_mb'] - r['rss_fp32']['imports_mb']:.0f} / "
                f"+{r['rss_int8']['peak_mb'] - r['rss_int8']['imports_mb']:.0f})")
-        mark = "" if learned(r) else " *"
+        mark = "" if learned(r) else " *" if trained(r) else " (untrained)"
         lines.append(f"| {r['arch']} | {r['size']} | {r['fp32_mb']:.2f} | {r['int8_mb']:.2f} | "
                      f"{cell('fp32/1')} | {cell('int8/1')} | {speedup:.2f} | {cell(f'fp32/{cores}')} | "
                      f"{cell(f'int8/{cores}')} | {rss} | {r['agreement']:.1f}{mark} | "
                      f"{r['fp32_top1']:.1f} / {r['int8_top1']:.1f} |")
-    if not all(learned(r) for r in rows):
+    if any(trained(r) and not learned(r) for r in rows):
         lines += ["", "\\* fp32 top-1 below 50%: the model did not learn in these epochs, so its int8 "
                       "agreement says little (train it longer: --epochs)."]
+    if not all(trained(r) for r in rows):
+        lines += ["", "(untrained): `--epochs 0`, the initialised network; its size, latency and memory "
+                      "stand (they do not depend on the weights), its agreement and top-1 mean nothing."]
     lines += ["", *target_lines(rows)]
     return "\n".join(lines) + "\n"
 
@@ -230,7 +273,7 @@ def device_table(rows: list[dict[str, Any]]) -> str:
 
     for r in sorted(default, key=best):
         lat = r["latency"]
-        agree = f"{r['agreement']:.1f}%" if learned(r) else "(not trained)"
+        agree = f"{r['agreement']:.1f}%" if learned(r) else "(not trained)" if trained(r) else "(untrained)"
         lines.append(f"| {r['arch']} | {r['size']} | {r['fp32_mb']:.1f} / {r['int8_mb']:.1f} | "
                      f"{lat['fp32/1']['p50_ms']:.2f} / {lat['int8/1']['p50_ms']:.2f} | "
                      f"{r['rss_fp32']['peak_mb']:.0f} / {r['rss_int8']['peak_mb']:.0f} | {agree} |")
@@ -241,9 +284,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--archs", nargs="+", help="architectures [default: every built-in one]")
     parser.add_argument("--sizes", choices=("both", "default", "224"), default="both",
-                        help="each architecture's default size, 224 px where different, or both")
+                        help="each architecture's default size, 224 px, or both")
     parser.add_argument("--epochs", type=int, default=6,
-                        help="digits training epochs per model (resnet18, mobilenet_v2: ~96%% at 224 px)")
+                        help="digits training epochs per model (resnet18, mobilenet_v2: ~96%% at 224 px); "
+                             "0: none, the initialised network (its agreement is then marked)")
     parser.add_argument("--repeats", type=int, default=200, help="timed calls per session (p99 needs many)")
     parser.add_argument("--rss-images", type=int, default=16, help="images the memory probe predicts")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads for training")
@@ -261,7 +305,8 @@ def main() -> None:
         workdir = args.workdir or Path(tmp)
         for arch, size in builtin_targets(args.archs, args.sizes):
             t0 = time.perf_counter()
-            run_dir = trained_export(workdir, arch, size, args.epochs, args.threads)
+            run_dir = (trained_export(workdir, arch, size, args.epochs, args.threads) if args.epochs
+                       else untrained_export(workdir, arch, size))
             rows.append(measure(run_dir, args.repeats, cores, args.rss_images))
             print(f"{arch} at {size} px: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
             if args.json:

@@ -1,0 +1,37 @@
+"""benchmarks/bench_edge.py, the edge profile of RESULTS.md and the README: its rows are real
+measurements of real exports, and an untrained row (``--epochs 0``) never passes for a trained one."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_untrained_row_is_measured_and_marked(tmp_path: Path) -> None:
+    """``--epochs 0``: the initialised simple_cnn is exported fp32 and int8 (calibrated on digits), timed
+    and its memory probed; its agreement is shown as untrained in both tables, never as a figure."""
+    rows = tmp_path / "rows.jsonl"
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_edge.py"), "--archs", "simple_cnn", "--sizes",
+         "default", "--epochs", "0", "--repeats", "5", "--rss-images", "2", "--workdir", str(tmp_path),
+         "--json", str(rows)],
+        capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    (row,) = [json.loads(line) for line in rows.read_text().splitlines()]
+    assert (row["arch"], row["size"], row["epochs"], row["test_images"]) == ("simple_cnn", 32, 0, 359)
+    export = tmp_path / "untrained32-simple_cnn" / "export"
+    assert row["fp32_mb"] == (export / "model.onnx").stat().st_size / 1e6
+    assert row["int8_mb"] < row["fp32_mb"] / 3  # int8 weights
+    cores = os.cpu_count() or 1
+    assert set(row["latency"]) == {"fp32/1", "int8/1", f"fp32/{cores}", f"int8/{cores}"}
+    assert all(0 < v["p50_ms"] <= v["p99_ms"] for v in row["latency"].values())
+    assert row["rss_int8"]["peak_mb"] > row["rss_int8"]["imports_mb"] > 0
+    lines = out.stdout.splitlines()
+    profile_row, device_row = [line for line in lines if line.startswith("| simple_cnn | 32 |")]
+    assert f"| {row['agreement']:.1f} (untrained) |" in profile_row
+    assert device_row.endswith("| (untrained) |")
