@@ -228,17 +228,19 @@ def markdown(
         rss = (f"{r['rss_fp32']['peak_mb']:.0f} / {r['rss_int8']['peak_mb']:.0f} "
                f"(+{r['rss_fp32']['peak_mb'] - r['rss_fp32']['imports_mb']:.0f} / "
                f"+{r['rss_int8']['peak_mb'] - r['rss_int8']['imports_mb']:.0f})")
-        mark = "" if learned(r) else " *" if trained(r) else " (untrained)"
+        agree = f"{r['agreement']:.1f}{'' if learned(r) else ' *'}"
+        top1 = f"{r['fp32_top1']:.1f} / {r['int8_top1']:.1f}"
+        if not trained(r):  # an initialised network's figures would only mislead
+            agree, top1 = "untrained", "-"
         lines.append(f"| {r['arch']} | {r['size']} | {r['fp32_mb']:.2f} | {r['int8_mb']:.2f} | "
                      f"{cell('fp32/1')} | {cell('int8/1')} | {speedup:.2f} | {cell(f'fp32/{cores}')} | "
-                     f"{cell(f'int8/{cores}')} | {rss} | {r['agreement']:.1f}{mark} | "
-                     f"{r['fp32_top1']:.1f} / {r['int8_top1']:.1f} |")
+                     f"{cell(f'int8/{cores}')} | {rss} | {agree} | {top1} |")
     if any(trained(r) and not learned(r) for r in rows):
         lines += ["", "\\* fp32 top-1 below 50%: the model did not learn in these epochs, so its int8 "
                       "agreement says little (train it longer: --epochs)."]
     if not all(trained(r) for r in rows):
-        lines += ["", "(untrained): `--epochs 0`, the initialised network; its size, latency and memory "
-                      "stand (they do not depend on the weights), its agreement and top-1 mean nothing."]
+        lines += ["", "untrained: `--epochs 0`, the initialised network; its size, latency and memory "
+                      "stand (they do not depend on the weights); its agreement is not measured."]
     lines += ["", *target_lines(rows)]
     return "\n".join(lines) + "\n"
 
@@ -273,7 +275,7 @@ def device_table(rows: list[dict[str, Any]]) -> str:
 
     for r in sorted(default, key=best):
         lat = r["latency"]
-        agree = f"{r['agreement']:.1f}%" if learned(r) else "(not trained)" if trained(r) else "(untrained)"
+        agree = f"{r['agreement']:.1f}%" if learned(r) else "(not trained)" if trained(r) else "untrained"
         lines.append(f"| {r['arch']} | {r['size']} | {r['fp32_mb']:.1f} / {r['int8_mb']:.1f} | "
                      f"{lat['fp32/1']['p50_ms']:.2f} / {lat['int8/1']['p50_ms']:.2f} | "
                      f"{r['rss_fp32']['peak_mb']:.0f} / {r['rss_int8']['peak_mb']:.0f} | {agree} |")
