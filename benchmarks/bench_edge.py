@@ -118,12 +118,10 @@ def untrained_export(workdir: Path, arch: str, size: int) -> Path:
     return run_dir
 
 
-def test_split(run_dir: Path) -> tuple[list[Any], np.ndarray]:
+def test_split(run_dir: Path, config: dict[str, Any]) -> tuple[list[Any], np.ndarray]:
     from exporters.validate import split_images
-    from zoo.run import read_json
 
-    test = split_images(run_dir, read_json(run_dir / "config.json", "run config"), ("test",), None,
-                        need_labels=True)
+    test = split_images(run_dir, config, ("test",), None, need_labels=True)
     return test.images, np.asarray(test.labels)
 
 
@@ -158,12 +156,12 @@ def peak_rss(model: Path, images: list[Any], folder: Path) -> dict[str, Any]:
 
 
 def measure(run_dir: Path, repeats: int, cores: int, rss_images: int) -> dict[str, Any]:
-    from zoo.run import read_json
+    from zoo.run import load_config
     from zoo.runtime.predict import OnnxPredictor
 
-    config = read_json(run_dir / "config.json", "run config")
+    config = load_config(run_dir)
     fp32, int8 = run_dir / "export" / "model.onnx", run_dir / "export" / "model.int8.onnx"
-    images, labels = test_split(run_dir)
+    images, labels = test_split(run_dir, config)
     p32 = OnnxPredictor(fp32).predict(images, batch_size=32)
     p8 = OnnxPredictor(int8).predict(images, batch_size=32)
     row: dict[str, Any] = {
@@ -172,7 +170,7 @@ def measure(run_dir: Path, repeats: int, cores: int, rss_images: int) -> dict[st
         "agreement": float((p32.argmax(1) == p8.argmax(1)).mean() * 100),
         "fp32_top1": float((p32.argmax(1) == labels).mean() * 100),
         "int8_top1": float((p8.argmax(1) == labels).mean() * 100), "test_images": len(labels),
-        "epochs": int(config["train"].get("epochs") or 0),
+        "epochs": int(config["train"]["epochs"]),
     }
     row["latency"] = latencies(fp32, int8, images[0], repeats, cores)
     with tempfile.TemporaryDirectory(prefix="zoo-edge-rss-") as tmp:
@@ -183,8 +181,8 @@ def measure(run_dir: Path, repeats: int, cores: int, rss_images: int) -> dict[st
 
 
 def trained(row: dict[str, Any]) -> bool:
-    """False for an ``--epochs 0`` row (rows written before that option have no "epochs": trained)."""
-    return row.get("epochs", 1) > 0
+    """False for an ``--epochs 0`` row: the initialised network."""
+    return row["epochs"] > 0
 
 
 def learned(row: dict[str, Any]) -> bool:
