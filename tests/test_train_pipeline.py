@@ -157,6 +157,12 @@ def test_cuda_defaults_scale_batch_and_lr() -> None:
     assert scaled_lr(0.1, 64, 64) == 0.1
 
 
+def test_vgg_without_batchnorm_has_its_own_defaults() -> None:
+    plain, bn = zoo.get_spec("vgg16"), zoo.get_spec("vgg16_bn")
+    assert (family_defaults(plain.family, plain.tags).optimizer, family_defaults(bn.family, bn.tags).lr) == (
+        "adamw", 0.05)
+
+
 def test_configure_device_is_a_no_op_on_cpu() -> None:
     from zoo.training.device import configure_device
 

@@ -222,12 +222,15 @@ class ConvNet(nn.Sequential):
         )
 
 
-def init_weights(model: nn.Module, linear_std: float | None = None) -> nn.Module:
+def init_weights(model: nn.Module, linear_std: float | None = None, conv_mode: str = "fan_out") -> nn.Module:
     """torchvision's initialisation: Kaiming-normal (fan_out, ReLU gain) convs with zero bias,
-    norm layers 1/0, and Linear N(0, ``linear_std``) with zero bias (None keeps PyTorch's default)."""
+    norm layers 1/0, and Linear N(0, ``linear_std``) with zero bias (None keeps PyTorch's default).
+
+    ``conv_mode="fan_in"`` is for a deep network without normalisation: fan_out keeps the gradients'
+    scale but not the signal's, which shrinks layer after layer when nothing renormalises it."""
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.kaiming_normal_(m.weight, mode=conv_mode, nonlinearity="relu")
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
         elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):

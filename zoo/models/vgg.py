@@ -9,7 +9,9 @@ the first max-pool is dropped (16x downsampling instead of 32x) and the head is 
 pool, then 512 -> 512 -> classes. On a 2x2 final map torchvision's head only upsamples into a
 25088-wide layer: vgg11_bn at 32 px has 128.8M parameters with it and 9.5M without, and trains
 several times faster (benchmarks/RESULTS.md, "VGG on small images").
-Convs keep their bias in the ``_bn`` variants, as torchvision's do.
+Convs keep their bias in the ``_bn`` variants, as torchvision's do. The weights start as torchvision's
+but for the convs of the plain (no BatchNorm) networks: Kaiming fan_in, not fan_out, without which
+they did not train (benchmarks/RESULTS.md, "VGG without BatchNorm").
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ def vgg(
     """Build the VGG named by ``config`` (a key of :data:`STAGES`)."""
     layers: list[nn.Module] = []
     channels = in_channels
+    init = "fan_out" if batch_norm else "fan_in"  # no BatchNorm: keep the signal's scale (init_weights)
     for i, stage in enumerate(STAGES[config]):
         for width in stage:
             layers.append(
@@ -58,7 +61,7 @@ def vgg(
             nn.Dropout(dropout),
             nn.Linear(SMALL_HEAD_WIDTH, num_classes),
         )
-        return init_weights(ConvNet(nn.Sequential(*layers), nn.AdaptiveAvgPool2d(1), classifier), 0.01)
+        return init_weights(ConvNet(nn.Sequential(*layers), nn.AdaptiveAvgPool2d(1), classifier), 0.01, init)
     classifier = nn.Sequential(
         nn.Linear(channels * 7 * 7, 4096),
         nn.ReLU(),
@@ -68,7 +71,7 @@ def vgg(
         nn.Dropout(dropout),
         nn.Linear(4096, num_classes),
     )
-    return init_weights(ConvNet(nn.Sequential(*layers), nn.AdaptiveAvgPool2d((7, 7)), classifier), 0.01)
+    return init_weights(ConvNet(nn.Sequential(*layers), nn.AdaptiveAvgPool2d((7, 7)), classifier), 0.01, init)
 
 
 def _named(config: str, batch_norm: bool) -> Callable[..., nn.Module]:

@@ -45,6 +45,9 @@ class FamilyDefaults:
 FAMILY_DEFAULTS: dict[str, FamilyDefaults] = {
     "simple": FamilyDefaults("adamw", 3e-3, 5e-4, 64, cpu_bf16=False, channels_last=True),
     "vgg": FamilyDefaults("sgd", 0.05, 5e-4, 64, cpu_bf16=True, channels_last=False),
+    # VGG without BatchNorm: SGD at 0.05 diverges within three epochs and stays at chance on digits
+    # (benchmarks/RESULTS.md, "VGG without BatchNorm"); AdamW's per-weight steps do not need the tuning
+    "vgg-plain": FamilyDefaults("adamw", 3e-4, 5e-4, 64, cpu_bf16=True, channels_last=False),
     "resnet": FamilyDefaults("sgd", 0.1, 5e-4, 64, cpu_bf16=True, channels_last=False),
     "mobilenet": FamilyDefaults("adamw", 3e-3, 1e-2, 64, cpu_bf16=False, channels_last=True),
 }
@@ -152,6 +155,8 @@ class TrainConfig:
 
 def family_defaults(family: str, tags: tuple[str, ...] = ()) -> FamilyDefaults:
     """By family; a family we have not measured borrows from the one its tags resemble."""
+    if family == "vgg" and "bn" not in tags:
+        return FAMILY_DEFAULTS["vgg-plain"]
     if family in FAMILY_DEFAULTS:
         return FAMILY_DEFAULTS[family]
     if "depthwise" in tags:
