@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 import zoo
 from zoo.cli import app
-from zoo.training.config import TrainConfig, family_defaults, resolve_options, scaled_lr
+from zoo.training.config import FAMILY_DEFAULTS, TrainConfig, family_defaults, resolve_options, scaled_lr
 
 TINY = {"image_size": 16, "workers": 0, "quiet": True}
 
@@ -159,8 +159,9 @@ def test_cuda_defaults_scale_batch_and_lr() -> None:
 
 def test_vgg_without_batchnorm_has_its_own_defaults() -> None:
     plain, bn = zoo.get_spec("vgg16"), zoo.get_spec("vgg16_bn")
-    assert (family_defaults(plain.family, plain.tags).optimizer, family_defaults(bn.family, bn.tags).lr) == (
-        "adamw", 0.05)
+    assert family_defaults(plain.family, plain.tags) == FAMILY_DEFAULTS["vgg-plain"]
+    assert family_defaults(bn.family, bn.tags) == FAMILY_DEFAULTS["vgg"]
+    assert FAMILY_DEFAULTS["vgg-plain"].optimizer == "adamw"
 
 
 def test_configure_device_is_a_no_op_on_cpu() -> None:

@@ -11,7 +11,7 @@ pool, then 512 -> 512 -> classes. On a 2x2 final map torchvision's head only ups
 several times faster (benchmarks/RESULTS.md, "VGG on small images").
 Convs keep their bias in the ``_bn`` variants, as torchvision's do. The weights start as torchvision's
 but for the convs of the plain (no BatchNorm) networks: Kaiming fan_in, not fan_out, without which
-they did not train (benchmarks/RESULTS.md, "VGG without BatchNorm").
+they did not train (benchmarks/RESULTS.md, "VGG without BN").
 """
 
 from __future__ import annotations

@@ -45,8 +45,8 @@ class FamilyDefaults:
 FAMILY_DEFAULTS: dict[str, FamilyDefaults] = {
     "simple": FamilyDefaults("adamw", 3e-3, 5e-4, 64, cpu_bf16=False, channels_last=True),
     "vgg": FamilyDefaults("sgd", 0.05, 5e-4, 64, cpu_bf16=True, channels_last=False),
-    # VGG without BatchNorm: SGD at 0.05 diverges within three epochs and stays at chance on digits
-    # (benchmarks/RESULTS.md, "VGG without BatchNorm"); AdamW's per-weight steps do not need the tuning
+    # VGG without BatchNorm: SGD at 0.05 left vgg11 at chance on digits (with fan_in convs it learned, then
+    # diverged in the third epoch); AdamW 3e-4 learned best of those tried (RESULTS.md, "VGG without BN")
     "vgg-plain": FamilyDefaults("adamw", 3e-4, 5e-4, 64, cpu_bf16=True, channels_last=False),
     "resnet": FamilyDefaults("sgd", 0.1, 5e-4, 64, cpu_bf16=True, channels_last=False),
     "mobilenet": FamilyDefaults("adamw", 3e-3, 1e-2, 64, cpu_bf16=False, channels_last=True),
