@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Literal
 
 import torch
 from torch import nn
@@ -222,7 +223,9 @@ class ConvNet(nn.Sequential):
         )
 
 
-def init_weights(model: nn.Module, linear_std: float | None = None, conv_mode: str = "fan_out") -> nn.Module:
+def init_weights(
+    model: nn.Module, linear_std: float | None = None, conv_mode: Literal["fan_in", "fan_out"] = "fan_out"
+) -> nn.Module:
     """torchvision's initialisation: Kaiming-normal (fan_out, ReLU gain) convs with zero bias,
     norm layers 1/0, and Linear N(0, ``linear_std``) with zero bias (None keeps PyTorch's default).
 

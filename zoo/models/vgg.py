@@ -17,7 +17,7 @@ they did not train (benchmarks/RESULTS.md, "VGG without BN").
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from torch import nn
 
@@ -45,7 +45,7 @@ def vgg(
     """Build the VGG named by ``config`` (a key of :data:`STAGES`)."""
     layers: list[nn.Module] = []
     channels = in_channels
-    init = "fan_out" if batch_norm else "fan_in"  # no BatchNorm: keep the signal's scale (init_weights)
+    init: Literal["fan_in", "fan_out"] = "fan_out" if batch_norm else "fan_in"  # no BN: keep the signal
     for i, stage in enumerate(STAGES[config]):
         for width in stage:
             layers.append(
