@@ -14,6 +14,8 @@ from typing import Literal
 import torch
 from torch import nn
 
+ConvInitMode = Literal["fan_in", "fan_out"]  # Kaiming modes: keep the gradients' or the signal's scale
+
 Layer = Callable[..., nn.Module]
 
 
@@ -224,7 +226,7 @@ class ConvNet(nn.Sequential):
 
 
 def init_weights(
-    model: nn.Module, linear_std: float | None = None, conv_mode: Literal["fan_in", "fan_out"] = "fan_out"
+    model: nn.Module, linear_std: float | None = None, conv_mode: ConvInitMode = "fan_out"
 ) -> nn.Module:
     """torchvision's initialisation: Kaiming-normal (fan_out, ReLU gain) convs with zero bias,
     norm layers 1/0, and Linear N(0, ``linear_std``) with zero bias (None keeps PyTorch's default).

@@ -17,11 +17,11 @@ they did not train (benchmarks/RESULTS.md, "VGG without BN").
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
 from torch import nn
 
-from zoo.models.blocks import ConvBNAct, ConvNet, init_weights
+from zoo.models.blocks import ConvBNAct, ConvInitMode, ConvNet, init_weights
 
 SMALL_HEAD_WIDTH = 512  # the small-image head: global pool, then 512 -> 512 -> classes
 
@@ -45,7 +45,7 @@ def vgg(
     """Build the VGG named by ``config`` (a key of :data:`STAGES`)."""
     layers: list[nn.Module] = []
     channels = in_channels
-    init: Literal["fan_in", "fan_out"] = "fan_out" if batch_norm else "fan_in"  # no BN: keep the signal
+    init: ConvInitMode = "fan_out" if batch_norm else "fan_in"  # no BN: keep the signal
     for i, stage in enumerate(STAGES[config]):
         for width in stage:
             layers.append(
