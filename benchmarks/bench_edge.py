@@ -16,11 +16,14 @@ model is trained on the digits data set at that size (``zoo train ARCH --data di
 
     .venv/bin/python benchmarks/bench_edge.py --workdir runs/edge             # everything (hours)
     .venv/bin/python benchmarks/bench_edge.py --archs resnet18 mobilenet_v2 --workdir runs/edge --write
+    .venv/bin/python benchmarks/bench_edge.py --archs resnet101 --epochs 12 --batch-size 32 --workdir DIR
     .venv/bin/python benchmarks/bench_edge.py --archs simple_cnn --epochs 1 --repeats 20   # a smoke run
 
 ``--write`` replaces the "Edge profile" section of RESULTS.md. Run it on a quiet machine. The runs
 are named as bench_export.py names its own (``digits224-resnet18``), so one ``--workdir`` serves
-both. Fewer epochs leave some networks untrained (top-1 near 10%), and an untrained model's int8
+both. The deep networks at 224 px need a smaller ``--batch-size`` on a 24 GB machine (32, or 16 for
+resnet56 and resnet152): at the family's batch of 64, zoo train's memory check refuses them.
+Fewer epochs leave some networks untrained (top-1 near 10%), and an untrained model's int8
 agreement means nothing: such rows are marked.
 
 ``--epochs 0`` trains nothing: the initialised network is exported as ``zoo bench`` exports it (fp32,
@@ -79,13 +82,18 @@ def builtin_targets(archs: list[str] | None, sizes: str = "both") -> list[tuple[
     return pairs
 
 
-def trained_export(workdir: Path, arch: str, size: int, epochs: int, threads: int) -> Path:
-    """A digits run of ``arch`` at ``size`` with model.onnx and model.int8.onnx (reused when there)."""
+def trained_export(
+    workdir: Path, arch: str, size: int, epochs: int, threads: int, batch_size: int | None = None
+) -> Path:
+    """A digits run of ``arch`` at ``size`` with model.onnx and model.int8.onnx (reused when there).
+    ``batch_size`` None is the family's default; a smaller one is how the deep networks at 224 px fit
+    in memory (zoo train refuses a batch its memory estimate says will not fit)."""
     import zoo
 
     run_dir = workdir / f"digits{size}-{arch}"
     if not (run_dir / "best.pt").is_file():
-        zoo.train(arch, "digits", out=run_dir, epochs=epochs, image_size=size, threads=threads, quiet=True)
+        zoo.train(arch, "digits", out=run_dir, epochs=epochs, image_size=size, threads=threads,
+                  batch_size=batch_size, quiet=True)
     if not (run_dir / "export" / "model.int8.onnx").is_file():
         zoo.export(run_dir, formats="onnx", quantize="int8", force=True, val_images=32)
     return run_dir
@@ -170,7 +178,7 @@ def measure(run_dir: Path, repeats: int, cores: int, rss_images: int) -> dict[st
         "agreement": float((p32.argmax(1) == p8.argmax(1)).mean() * 100),
         "fp32_top1": float((p32.argmax(1) == labels).mean() * 100),
         "int8_top1": float((p8.argmax(1) == labels).mean() * 100), "test_images": len(labels),
-        "epochs": int(config["train"]["epochs"]),
+        "epochs": int(config["train"]["epochs"]), "batch_size": config["train"].get("batch_size"),
     }
     row["latency"] = latencies(fp32, int8, images[0], repeats, cores)
     with tempfile.TemporaryDirectory(prefix="zoo-edge-rss-") as tmp:
@@ -199,7 +207,8 @@ def markdown(
     lines = [
         SECTION, "",
         f"Command: `.venv/bin/python benchmarks/bench_edge.py --workdir DIR --epochs {args.epochs} "
-        f"--repeats {args.repeats}{' --archs ' + ' '.join(args.archs) if args.archs else ''}"
+        f"--repeats {args.repeats}{f' --batch-size {args.batch_size}' if args.batch_size else ''}"
+        f"{' --archs ' + ' '.join(args.archs) if args.archs else ''}"
         f"{' --sizes ' + args.sizes if args.sizes != 'both' else ''}"
         f"{' --write' if args.write else ''}`  ",
         f"Machine: {platform.machine()}, {cores} cores, onnxruntime {onnxruntime.__version__}; load "
@@ -290,6 +299,9 @@ def main() -> None:
                              "0: none, the initialised network (its agreement is then marked)")
     parser.add_argument("--repeats", type=int, default=200, help="timed calls per session (p99 needs many)")
     parser.add_argument("--rss-images", type=int, default=16, help="images the memory probe predicts")
+    parser.add_argument("--batch-size", type=int,
+                        help="training batch size [default: the family's]; on 24 GB at 224 px, 32 for "
+                             "resnet32/44/101 and the BatchNorm VGGs, 16 for resnet56/152")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads for training")
     parser.add_argument("--workdir", type=Path, help="keep (and reuse) the trained runs and exports here")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON lines to this file")
@@ -305,8 +317,8 @@ def main() -> None:
         workdir = args.workdir or Path(tmp)
         for arch, size in builtin_targets(args.archs, args.sizes):
             t0 = time.perf_counter()
-            run_dir = (trained_export(workdir, arch, size, args.epochs, args.threads) if args.epochs
-                       else untrained_export(workdir, arch, size))
+            run_dir = (trained_export(workdir, arch, size, args.epochs, args.threads, args.batch_size)
+                       if args.epochs else untrained_export(workdir, arch, size))
             rows.append(measure(run_dir, args.repeats, cores, args.rss_images))
             print(f"{arch} at {size} px: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
             if args.json:

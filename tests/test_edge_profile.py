@@ -35,3 +35,20 @@ def test_untrained_row_is_measured_and_marked(tmp_path: Path) -> None:
     profile_row, device_row = [line for line in lines if line.startswith("| simple_cnn | 32 |")]
     assert profile_row.endswith("| untrained | - |")  # no agreement or top-1 figure: they would mislead
     assert device_row.endswith("| untrained |")
+
+
+def test_trained_row_uses_the_batch_size_given(tmp_path: Path) -> None:
+    """``--batch-size``: the run bench_edge trains (for the networks whose default batch does not fit in
+    memory at 224 px) is trained at that batch, and the row says so beside its epochs."""
+    rows = tmp_path / "rows.jsonl"
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_edge.py"), "--archs", "simple_cnn", "--sizes",
+         "default", "--epochs", "1", "--batch-size", "16", "--repeats", "5", "--rss-images", "2",
+         "--threads", "1", "--workdir", str(tmp_path), "--json", str(rows)],
+        capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    config = json.loads((tmp_path / "digits32-simple_cnn" / "config.json").read_text())
+    assert config["train"]["batch_size"] == 16
+    (row,) = [json.loads(line) for line in rows.read_text().splitlines()]
+    assert (row["epochs"], row["batch_size"]) == (1, 16)
+    assert "--batch-size 16" in out.stdout  # the command printed with the table reproduces the row
