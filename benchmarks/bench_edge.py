@@ -300,8 +300,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=200, help="timed calls per session (p99 needs many)")
     parser.add_argument("--rss-images", type=int, default=16, help="images the memory probe predicts")
     parser.add_argument("--batch-size", type=int,
-                        help="training batch size [default: the family's]; on 24 GB at 224 px, 32 for "
-                             "resnet32/44/101 and the BatchNorm VGGs, 16 for resnet56/152")
+                        help="training batch size [default: the family's]; smaller for the deep networks "
+                             "at 224 px (see the docstring)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads for training")
     parser.add_argument("--workdir", type=Path, help="keep (and reuse) the trained runs and exports here")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON lines to this file")

@@ -12,17 +12,24 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_untrained_row_is_measured_and_marked(tmp_path: Path) -> None:
-    """``--epochs 0``: the initialised simple_cnn is exported fp32 and int8 (calibrated on digits), timed
-    and its memory probed; its agreement is shown as untrained in both tables, never as a figure."""
+def bench_simple_cnn(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict]:
+    """bench_edge on simple_cnn at its default size (few repeats, a small memory probe): the process
+    and its one JSON row."""
     rows = tmp_path / "rows.jsonl"
     out = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "bench_edge.py"), "--archs", "simple_cnn", "--sizes",
-         "default", "--epochs", "0", "--repeats", "5", "--rss-images", "2", "--workdir", str(tmp_path),
-         "--json", str(rows)],
+         "default", "--repeats", "5", "--rss-images", "2", "--workdir", str(tmp_path), "--json", str(rows),
+         *args],
         capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     (row,) = [json.loads(line) for line in rows.read_text().splitlines()]
+    return out, row
+
+
+def test_untrained_row_is_measured_and_marked(tmp_path: Path) -> None:
+    """``--epochs 0``: the initialised simple_cnn is exported fp32 and int8 (calibrated on digits), timed
+    and its memory probed; its agreement is shown as untrained in both tables, never as a figure."""
+    out, row = bench_simple_cnn(tmp_path, "--epochs", "0")
     assert (row["arch"], row["size"], row["epochs"], row["test_images"]) == ("simple_cnn", 32, 0, 359)
     export = tmp_path / "untrained32-simple_cnn" / "export"
     assert row["fp32_mb"] == (export / "model.onnx").stat().st_size / 1e6
@@ -40,15 +47,8 @@ def test_untrained_row_is_measured_and_marked(tmp_path: Path) -> None:
 def test_trained_row_uses_the_batch_size_given(tmp_path: Path) -> None:
     """``--batch-size``: the run bench_edge trains (for the networks whose default batch does not fit in
     memory at 224 px) is trained at that batch, and the row says so beside its epochs."""
-    rows = tmp_path / "rows.jsonl"
-    out = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "bench_edge.py"), "--archs", "simple_cnn", "--sizes",
-         "default", "--epochs", "1", "--batch-size", "16", "--repeats", "5", "--rss-images", "2",
-         "--threads", "1", "--workdir", str(tmp_path), "--json", str(rows)],
-        capture_output=True, text=True, timeout=300, cwd=ROOT)
-    assert out.returncode == 0, out.stderr
+    out, row = bench_simple_cnn(tmp_path, "--epochs", "1", "--batch-size", "16", "--threads", "1")
     config = json.loads((tmp_path / "digits32-simple_cnn" / "config.json").read_text())
     assert config["train"]["batch_size"] == 16
-    (row,) = [json.loads(line) for line in rows.read_text().splitlines()]
     assert (row["epochs"], row["batch_size"]) == (1, 16)
     assert "--batch-size 16" in out.stdout  # the command printed with the table reproduces the row
