@@ -81,6 +81,10 @@ def quantize_file(
 ) -> None:
     """fp32 ONNX -> int8 QDQ ONNX at ``out``, metadata copied (precision=int8).
 
+    U8S8 weights are quantised to 7 bits (onnxruntime's ``reduce_range``): x86-64 processors without
+    VNNI (AVX2, AVX-512 before VNNI) multiply u8 x s8 pairs with an instruction whose 16-bit sum
+    saturates on 8-bit weights, and the file may run on one of them whatever machine exported it
+    (vgg11_bn after 2 epochs on an AVX2 EPYC: 93.3% agreement with 8-bit weights, 99.7% with 7).
     ``calib`` holds normalised float32 CHW arrays: a uint8-input model is quantised as its float
     graph, and gets its uint8 front back afterwards."""
     import onnx
@@ -101,7 +105,7 @@ def quantize_file(
                     str(pre), str(quant), _reader(calib), quant_format=QuantFormat.QDQ,
                     activation_type=QuantType.QInt8 if scheme == "s8s8" else QuantType.QUInt8,
                     weight_type=QuantType.QInt8, per_channel=per_channel,
-                    nodes_to_exclude=softmax,
+                    nodes_to_exclude=softmax, reduce_range=scheme == "u8s8",
                 )
         except ZooError:
             raise
@@ -110,8 +114,9 @@ def quantize_file(
                            f"({type(exc).__name__}: {first_line(exc)})") from None
         model = onnx.load(str(quant))
     granularity = "per-channel" if per_channel else "per-tensor"
-    copy_metadata(source, model, precision="int8",
-                  quantization=f"static QDQ {scheme.upper()} {granularity}, {len(calib)} calibration images")
+    weights = ", 7-bit weights" if scheme == "u8s8" else ""
+    copy_metadata(source, model, precision="int8", quantization=f"static QDQ {scheme.upper()} {granularity}"
+                                                                f"{weights}, {len(calib)} calibration images")
     if contract is not None:
         uint8_input.add(model, contract["layout"])
     save_onnx(model, out)

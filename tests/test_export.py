@@ -157,6 +157,19 @@ def test_int8_u8s8_per_tensor_on_own_calibration_folder(trained: Path, tmp_path:
     assert zero_point.data_type == onnx.TensorProto.UINT8  # u8 activations
 
 
+def test_u8s8_weights_are_7_bit(trained: Path, tmp_path: Path) -> None:
+    """x86-64 without VNNI sums u8 x s8 pairs in 16 bits, which saturates on full-range 8-bit
+    weights (int8 top-1 falls to chance on an AVX2 EPYC); a U8S8 file's weights must stay in
+    [-64, 64] so it is right on every x86-64 processor, not only on the one that exported it."""
+    from onnx import numpy_helper
+
+    export(trained, formats="onnx", out=tmp_path, quantize="int8", int8_scheme="u8s8", max_drop=100)
+    model = onnx.load(str(tmp_path / "model.int8.onnx"))
+    int8 = [numpy_helper.to_array(t) for t in model.graph.initializer if t.data_type == onnx.TensorProto.INT8]
+    assert int8 and all(abs(int(w.min())) <= 64 and int(w.max()) <= 64 for w in int8)  # symmetric 7-bit
+    assert "7-bit weights" in {p.key: p.value for p in model.metadata_props}["quantization"]
+
+
 def test_fp16_keeps_fp32_inputs_and_outputs(trained: Path, tmp_path: Path) -> None:
     with pytest.warns(UserWarning, match="usually slower"):
         report = export(trained, formats="onnx", out=tmp_path, half=True)
