@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -46,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from results_md import RESULTS, write_section
+from results_md import RESULTS, cpu_description, write_section
 
 SECTION = "## Edge profile"
 TARGETS = {"resnet18": 2.5, "mobilenet_v2": 1.5}  # int8 1-thread speed-up wanted (issue 11), agreement >= 99%
@@ -179,6 +178,7 @@ def measure(run_dir: Path, repeats: int, cores: int, rss_images: int) -> dict[st
         "fp32_top1": float((p32.argmax(1) == labels).mean() * 100),
         "int8_top1": float((p8.argmax(1) == labels).mean() * 100), "test_images": len(labels),
         "epochs": int(config["train"]["epochs"]), "batch_size": config["train"].get("batch_size"),
+        "cpu": cpu_description(),
     }
     row["latency"] = latencies(fp32, int8, images[0], repeats, cores)
     with tempfile.TemporaryDirectory(prefix="zoo-edge-rss-") as tmp:
@@ -211,7 +211,7 @@ def markdown(
         f"{' --archs ' + ' '.join(args.archs) if args.archs else ''}"
         f"{' --sizes ' + args.sizes if args.sizes != 'both' else ''}"
         f"{' --write' if args.write else ''}`  ",
-        f"Machine: {platform.machine()}, {cores} cores, onnxruntime {onnxruntime.__version__}; load "
+        f"Machine: {cpu_description()}, {cores} cores, onnxruntime {onnxruntime.__version__}; load "
         f"average before the run {load}; {hours:.1f} h in all. Models trained on digits (1 channel, 10 "
         f"classes) at the size shown for {args.epochs} epoch(s), exported with `zoo export RUN "
         "--quantize int8 --force` (U8S8 on x86-64). Latency: batch 1, one real test image, "

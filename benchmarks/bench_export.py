@@ -17,7 +17,6 @@ with the same threads. An fp32 runtime already near that rate cannot be sped up 
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import tempfile
 import time
@@ -26,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from results_md import RESULTS, write_section
+from results_md import RESULTS, cpu_description, write_section
 
 from zoo.bench import time_interleaved
 
@@ -142,7 +141,7 @@ def markdown(rows: list[dict[str, Any]], peak: float, args: argparse.Namespace) 
     lines = [SECTION, "",
              f"Command: `.venv/bin/python benchmarks/bench_export.py --workdir DIR --threads {args.threads} "
              f"--repeats {args.repeats} --epochs {args.epochs}{' --write' if args.write else ''}`  ",
-             f"Machine: {platform.processor() or platform.machine()}, {args.threads} threads; torch "
+             f"Machine: {cpu_description()}, {args.threads} threads; torch "
              f"{torch.__version__}, onnxruntime {onnxruntime.__version__}. Models: `zoo train ARCH --data "
              f"digits --image-size {args.size} --epochs {args.epochs}` (1 channel, 10 classes), exported "
              "with `zoo export RUN --format all --quantize int8 --force` (S8S8, and U8S8 beside it; 128 "

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from results_md import cpu_description
 
 ACCURACY_RUNS = {"digits": ["simple_cnn_bn", "resnet20"], "fashion-mnist": ["resnet20", "mobilenet_v2"]}
 OVERHEAD_ARCH = "resnet20"
@@ -277,7 +277,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
         EXTRA.extend(["--threads", str(args.threads)])
     print(
-        f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+        f"machine: {cpu_description()}, {torch.get_num_threads()} threads, "
         f"torch {torch.__version__}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
     )
     with tempfile.TemporaryDirectory() as tmp:

@@ -38,6 +38,7 @@ def test_untrained_row_is_measured_and_marked(tmp_path: Path) -> None:
     assert set(row["latency"]) == {"fp32/1", "int8/1", f"fp32/{cores}", f"int8/{cores}"}
     assert all(0 < v["p50_ms"] <= v["p99_ms"] for v in row["latency"].values())
     assert row["rss_int8"]["peak_mb"] > row["rss_int8"]["imports_mb"] > 0
+    assert row["cpu"] and f"Machine: {row['cpu']}," in out.stdout  # int8 figures depend on the CPU
     lines = out.stdout.splitlines()
     profile_row, device_row = [line for line in lines if line.startswith("| simple_cnn | 32 |")]
     assert profile_row.endswith("| untrained | - |")  # no agreement or top-1 figure: they would mislead
@@ -52,3 +53,19 @@ def test_trained_row_uses_the_batch_size_given(tmp_path: Path) -> None:
     assert config["train"]["batch_size"] == 16
     assert (row["epochs"], row["batch_size"]) == (1, 16)
     assert "--batch-size 16" in out.stdout  # the command printed with the table reproduces the row
+
+
+def test_cpu_description_names_the_int8_instructions(tmp_path: Path) -> None:
+    """The machine line of a section names the CPU and whether it has VNNI: int8 latency, and whether
+    8-bit weights saturate, depend on it."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from results_md import cpu_description
+
+    cpuinfo = tmp_path / "cpuinfo"
+    for flags, isa in [("fpu avx2 avx512f avx512_vnni", "AVX-512 VNNI"), ("avx2 avx_vnni", "AVX-VNNI"),
+                       ("sse4_2 avx2 fma", "AVX2, no VNNI")]:
+        cpuinfo.write_text(f"processor\t: 0\nmodel name\t: AMD EPYC 9B14\nflags\t\t: {flags}\n")
+        assert cpu_description(cpuinfo) == f"AMD EPYC 9B14 ({isa})"
+    cpuinfo.write_text("processor\t: 0\nFeatures\t: fp asimd asimddp\n")  # aarch64: no model name
+    assert cpu_description(cpuinfo)
+    assert cpu_description(tmp_path / "missing")  # not Linux: platform's name
