@@ -147,14 +147,35 @@ def one_error_line(stderr: str) -> str:
 # ------------------------------------------------------------------ 9: two runs, one --out
 
 
-def test_second_run_on_the_same_out_is_refused(tmp_path: Path) -> None:
-    out = tmp_path / "shared"
+HOLD_BEFORE_EPOCH_2_SAVE = """
+import os, time, torch
+_save = torch.save
+
+def _save_when_released(obj, f, *args, **kwargs):
+    if isinstance(obj, dict) and obj.get("loop", {}).get("epoch") == 2:
+        deadline = time.monotonic() + 240
+        while not os.path.exists(os.environ["ZOO_TEST_RELEASE"]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    return _save(obj, f, *args, **kwargs)
+
+torch.save = _save_when_released
+"""
+
+
+def test_second_run_on_the_same_out_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out, release = tmp_path / "shared", tmp_path / "release"
+    # The first run holds its lock, mid-run, until released: the second process takes seconds to import
+    # torch, and a run of three tiny epochs could otherwise finish first (it did on CI).
+    monkeypatch.setitem(ENV, "ZOO_TEST_RELEASE", str(release))
     first = zoo_process("train", "simple_cnn", "--data", "digits", "--out", out, *FAST[:-2], "--epochs", "3",
-                        "--seed", "1")
+                        "--seed", "1", driver=HOLD_BEFORE_EPOCH_2_SAVE)
     deadline = time.monotonic() + 120
     while not (out / "last.pt").exists() and first.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-    code, _, err = finish(zoo_process("train", "simple_cnn", "--data", "digits", "--out", out, *FAST))
+    try:
+        code, _, err = finish(zoo_process("train", "simple_cnn", "--data", "digits", "--out", out, *FAST))
+    finally:
+        release.touch()
     assert code == 2
     assert one_error_line(err) == (f"error: {out}: another zoo process (pid {first.pid}) is writing this "
                                    "run directory; wait for it to finish or choose another --out")
