@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from zoo.errors import ZooError, ZooUsageError
 from zoo.export_api import (
+    CALIBRATION_METHODS,
     INPUT_DTYPES,
     INPUT_LAYOUTS,
     INT8_SCHEMES,
@@ -99,6 +100,7 @@ def export(
     calib_images: int = 128,
     per_channel: bool = True,
     int8_scheme: str = "auto",
+    calibration: str = "minmax",
     half: bool = False,
     max_drop: float = 1.0,
     force: bool = False,
@@ -128,6 +130,9 @@ def export(
     if int8_scheme not in INT8_SCHEMES:
         raise ZooUsageError(f"--int8-scheme must be one of {', '.join(INT8_SCHEMES)}, got '{int8_scheme}'")
     int8_scheme = resolve_int8_scheme(int8_scheme)
+    if calibration not in CALIBRATION_METHODS:
+        raise ZooUsageError(f"--calibration must be one of {', '.join(CALIBRATION_METHODS)}, "
+                            f"got '{calibration}'")
     if quantize is not None and quantize not in QUANTIZE_CHOICES:
         raise ZooUsageError(f"--quantize must be one of {', '.join(QUANTIZE_CHOICES)}, got '{quantize}'")
     input_dtype, layout = _input_options(input_dtype, input_layout)
@@ -203,7 +208,7 @@ def export(
         calib = val.calibration_images(run_dir, config, calib_data, calib_images)
         gate_images = val.split_images(run_dir, config, ("test", "val"), None, need_labels=True)
         entry = quantize_int8(fp32_onnx, out_dir / "model.int8.onnx", calib, gate_images, per_channel,
-                              batch_size, int8_scheme, max_drop=max_drop, force=force)
+                              batch_size, int8_scheme, calibration, max_drop=max_drop, force=force)
         report.artefacts.append(entry)
         if not entry.kept:
             raise ExportRefused(f"{entry.path}: not kept: {entry.note}", report)

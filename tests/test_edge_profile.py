@@ -69,3 +69,21 @@ def test_cpu_description_names_the_int8_instructions(tmp_path: Path) -> None:
     cpuinfo.write_text("processor\t: 0\nFeatures\t: fp asimd asimddp\n")  # aarch64: no model name
     assert cpu_description(cpuinfo)
     assert cpu_description(tmp_path / "missing")  # not Linux: platform's name
+
+
+def test_calibration_benchmark_compares_methods_on_one_run(tmp_path: Path) -> None:
+    """benchmarks/bench_calibration.py: each method quantises the same trained fp32 file in its own process
+    and is scored against it on the whole test split."""
+    rows = tmp_path / "rows.jsonl"
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_calibration.py"), "--archs", "simple_cnn", "--size",
+         "32", "--epochs", "2", "--methods", "minmax", "percentile", "--workdir", str(tmp_path),
+         "--json", str(rows)],
+        capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    minmax, percentile = [json.loads(line) for line in rows.read_text().splitlines()]
+    assert (minmax["method"], percentile["method"]) == ("minmax", "percentile")
+    assert minmax["fp32_top1"] == percentile["fp32_top1"] and minmax["images"] == 359
+    assert all(r["agreement"] > 80 and r["peak_rss_mb"] > 0 and r["seconds"] > 0
+               for r in (minmax, percentile))
+    assert "| digits32-simple_cnn | percentile |" in out.stdout

@@ -131,7 +131,7 @@ def test_int8_refused_by_the_gate_leaves_no_file(trained: Path, tmp_path: Path) 
     result = runner.invoke(app, ["export", str(trained), "--out", str(tmp_path), "--quantize", "int8",
                                  "--max-drop", "-100", "--calib-images", "32"])
     assert result.exit_code == 1, result.output
-    assert "refused" in result.stdout and "use --force to keep it" in result.stderr
+    assert "refused" in result.stdout and "try --calibration percentile, or use --force" in result.stderr
     assert "Traceback" not in result.output
     assert not (tmp_path / "model.int8.onnx").exists() and (tmp_path / "model.onnx").is_file()
     assert leftovers(tmp_path) == []
@@ -168,6 +168,30 @@ def test_u8s8_weights_are_7_bit(trained: Path, tmp_path: Path) -> None:
     int8 = [numpy_helper.to_array(t) for t in model.graph.initializer if t.data_type == onnx.TensorProto.INT8]
     assert int8 and all(abs(int(w.min())) <= 64 and int(w.max()) <= 64 for w in int8)  # symmetric 7-bit
     assert "7-bit weights" in {p.key: p.value for p in model.metadata_props}["quantization"]
+
+
+def test_percentile_calibration_clips_activation_ranges(trained: Path, tmp_path: Path) -> None:
+    """--calibration percentile is onnxruntime's histogram method: it must reach quantize_static (narrower
+    activation ranges than minmax's extremes) and be named in the gate and metadata."""
+    from onnx import numpy_helper
+
+    scales = {}
+    for method in ("minmax", "percentile"):
+        result = runner.invoke(app, ["export", str(trained), "--out", str(tmp_path / method), "--json",
+                                     "--quantize", "int8", "--calib-images", "64", "--int8-scheme", "u8s8",
+                                     "--calibration", method, "--max-drop", "100"])
+        assert result.exit_code == 0, result.output
+        # the histogram calibrators print progress: --json's stdout must still be the report alone
+        assert json.loads(result.stdout)["artefacts"][-1]["gate"]["calibration"] == method
+        model = onnx.load(str(tmp_path / method / "model.int8.onnx"))
+        meta = {p.key: p.value for p in model.metadata_props}
+        assert f"{method} calibration on 64 images" in meta["quantization"]
+        quantised = {n.input[1] for n in model.graph.node if n.op_type == "QuantizeLinear"}
+        scales[method] = {t.name: float(numpy_helper.to_array(t)) for t in model.graph.initializer
+                          if t.name in quantised and t.data_type == onnx.TensorProto.FLOAT}
+    assert scales["minmax"].keys() == scales["percentile"].keys() and scales["minmax"]
+    narrower = [k for k in scales["minmax"] if scales["percentile"][k] < scales["minmax"][k] * 0.99]
+    assert narrower, scales
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the TorchScript exporter: fast, and enough here
@@ -268,6 +292,8 @@ def test_crashing_plugin_exporter_leaves_no_file(trained: Path, tmp_path: Path) 
         (["--batch-size", "1"], 2, "--batch-size must be >= 2"),
         (["--quantize", "int4"], 2, "--quantize must be one of int8"),
         (["--quantize", "int8", "--int8-scheme", "u8u8"], 2, "--int8-scheme must be one of auto, s8s8, u8s8"),
+        (["--quantize", "int8", "--calibration", "kl"], 2,
+         "--calibration must be one of minmax, percentile, entropy"),
         (["--opset", "99"], 2, "--opset 99: the installed onnxruntime supports opsets up to"),
         (["--image-size", "0"], 2, "--image-size must be a positive integer"),
     ],

@@ -25,6 +25,7 @@ QUANTIZE_CHOICES = ("int8",)
 INPUT_DTYPES = ("float32", "uint8")  # what an artefact's input is (see ExportOptions.input_dtype)
 INPUT_LAYOUTS = ("NHWC", "NCHW")  # of a uint8 input; float32 input is always NCHW
 INT8_SCHEMES = ("auto", "s8s8", "u8s8")  # activations/weights signedness (see exporters/quantize.py)
+CALIBRATION_METHODS = ("minmax", "percentile", "entropy")  # onnxruntime's int8 activation range methods
 
 
 def resolve_int8_scheme(scheme: str) -> str:

@@ -40,6 +40,10 @@ def export(
     per_channel: bool = typer.Option(True, "--per-channel/--per-tensor", help="int8 weight scales."),
     int8_scheme: str = typer.Option(
         "auto", "--int8-scheme", help="int8 activations/weights: auto (u8s8 on x86-64), s8s8, u8s8."),
+    calibration: str = typer.Option(
+        "minmax", "--calibration",
+        help="int8 activation ranges: minmax (extremes), percentile (clips the top 0.001% of "
+             "magnitudes; try it when the gate refuses minmax), entropy."),
     half: bool = typer.Option(False, "--half", help="Also write model.fp16.onnx (for GPU providers)."),
     dynamo: bool = typer.Option(False, "--dynamo", help="Use the torch.export-based ONNX exporter."),
     input_dtype: str = typer.Option(
@@ -73,8 +77,8 @@ def export(
             target, formats=chosen, out=out, checkpoint=checkpoint, image_size=image_size,
             batch_size=batch_size, opset=opset, dynamo=dynamo, validate=not no_validate, tol=tol,
             quantize=quantize, calib_data=calib_data, calib_images=calib_images, per_channel=per_channel,
-            int8_scheme=int8_scheme, half=half, max_drop=max_drop, force=force, input_dtype=input_dtype,
-            input_layout=layout, bundle=bundle, log=log,
+            int8_scheme=int8_scheme, calibration=calibration, half=half, max_drop=max_drop, force=force,
+            input_dtype=input_dtype, input_layout=layout, bundle=bundle, log=log,
         )
     except ExportRefused as exc:
         _show(exc.report.as_dict(), as_json)
