@@ -33,9 +33,11 @@ SECTION = "## int8 calibration methods"
 
 
 def quantise(run_dir: Path, method: str, out: Path) -> None:
-    """In this (child) process: ``zoo export``'s quantisation of the run's fp32 file with ``method``."""
+    """In this (child) process: ``zoo export``'s quantisation of the run's fp32 file with ``method``; prints
+    this process image's peak RSS (VmHWM) as JSON."""
     from exporters.quantize import quantize_file
     from exporters.validate import calibration_images
+    from zoo.bench.hardware import ProcessRss
     from zoo.export_api import resolve_int8_scheme
     from zoo.run import load_config
 
@@ -43,16 +45,19 @@ def quantise(run_dir: Path, method: str, out: Path) -> None:
     calib = calibration_images(run_dir, config, None, 128)
     quantize_file(run_dir / "export" / "model.onnx", out, calib, per_channel=True,
                   scheme=resolve_int8_scheme("auto"), calibration=method)
+    print(json.dumps({"peak_rss_mb": ProcessRss().peak_bytes() / 2**20}))
 
 
 def quantise_in_child(run_dir: Path, method: str, out: Path) -> dict[str, float]:
-    """Seconds and peak RSS (MB) of one quantisation in a fresh process (``os.wait4``'s own rusage)."""
+    """Seconds and peak RSS (MB) of one quantisation in a fresh process. The child reads its own VmHWM:
+    ``ru_maxrss`` (``os.wait4``'s) would be at least this process's size, which Linux carries over the
+    fork and the exec."""
     start = time.perf_counter()
-    child = subprocess.Popen([sys.executable, __file__, "--child", str(run_dir), method, str(out)])
-    _, status, usage = os.wait4(child.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
+    child = subprocess.run([sys.executable, __file__, "--child", str(run_dir), method, str(out)],
+                           stdout=subprocess.PIPE, text=True)
+    if child.returncode != 0:
         raise SystemExit(f"quantising {run_dir.name} with {method} failed")
-    return {"seconds": time.perf_counter() - start, "peak_rss_mb": usage.ru_maxrss / 1024}
+    return {"seconds": time.perf_counter() - start, **json.loads(child.stdout.splitlines()[-1])}
 
 
 def predictions(model: Path, arrays: np.ndarray) -> np.ndarray:

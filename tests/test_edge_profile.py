@@ -87,3 +87,23 @@ def test_calibration_benchmark_compares_methods_on_one_run(tmp_path: Path) -> No
     assert all(r["agreement"] > 80 and r["peak_rss_mb"] > 0 and r["seconds"] > 0
                for r in (minmax, percentile))
     assert "| digits32-simple_cnn | percentile |" in out.stdout
+
+
+def test_calibration_memory_is_the_quantising_process_own(tmp_path: Path) -> None:
+    """A quantisation's peak memory is that process image's own (VmHWM), not the benchmark's: Linux carries
+    ru_maxrss over fork and exec, so a parent holding 3 GB more must not make the child's figure 3 GB more."""
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_calibration import quantise_in_child
+
+    subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_calibration.py"), "--archs", "simple_cnn", "--size",
+         "32", "--epochs", "1", "--methods", "minmax", "--workdir", str(tmp_path)],
+        capture_output=True, text=True, timeout=300, cwd=ROOT, check=True)
+    run_dir = tmp_path / "digits32-simple_cnn"
+    alone = quantise_in_child(run_dir, "minmax", tmp_path / "alone.onnx")["peak_rss_mb"]
+    ballast = np.ones(3 * 2**30 // 8)  # 3 GB, every page touched
+    beside = quantise_in_child(run_dir, "minmax", tmp_path / "beside.onnx")["peak_rss_mb"]
+    del ballast
+    assert 0 < alone < 2048 and abs(beside - alone) < 512, (alone, beside)
