@@ -100,7 +100,7 @@ def export(
     calib_images: int = 128,
     per_channel: bool = True,
     int8_scheme: str = "auto",
-    calibration: str = "minmax",
+    calibration: str = "auto",
     half: bool = False,
     max_drop: float = 1.0,
     force: bool = False,
@@ -130,8 +130,8 @@ def export(
     if int8_scheme not in INT8_SCHEMES:
         raise ZooUsageError(f"--int8-scheme must be one of {', '.join(INT8_SCHEMES)}, got '{int8_scheme}'")
     int8_scheme = resolve_int8_scheme(int8_scheme)
-    if calibration not in CALIBRATION_METHODS:
-        raise ZooUsageError(f"--calibration must be one of {', '.join(CALIBRATION_METHODS)}, "
+    if calibration not in ("auto", *CALIBRATION_METHODS):
+        raise ZooUsageError(f"--calibration must be one of auto, {', '.join(CALIBRATION_METHODS)}, "
                             f"got '{calibration}'")
     if quantize is not None and quantize not in QUANTIZE_CHOICES:
         raise ZooUsageError(f"--quantize must be one of {', '.join(QUANTIZE_CHOICES)}, got '{quantize}'")

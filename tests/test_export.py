@@ -6,6 +6,7 @@ The trained runs are real: ``zoo.train`` on the digits data set for a few epochs
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import os
 from pathlib import Path
@@ -131,15 +132,73 @@ def test_int8_refused_by_the_gate_leaves_no_file(trained: Path, tmp_path: Path) 
     result = runner.invoke(app, ["export", str(trained), "--out", str(tmp_path), "--quantize", "int8",
                                  "--max-drop", "-100", "--calib-images", "32"])
     assert result.exit_code == 1, result.output
-    assert "refused" in result.stdout and "try --calibration percentile, or use --force" in result.stderr
+    assert "refused" in result.stdout and "with entropy calibration (and drops of minmax " in result.stderr
+    assert "with the other calibrations); use --force to keep the best" in result.stderr  # auto tried all 3
     assert "Traceback" not in result.output
     assert not (tmp_path / "model.int8.onnx").exists() and (tmp_path / "model.onnx").is_file()
     assert leftovers(tmp_path) == []
+    one = runner.invoke(app, ["export", str(trained), "--out", str(tmp_path), "--quantize", "int8",
+                              "--max-drop", "-100", "--calib-images", "32", "--calibration", "minmax"])
+    assert one.exit_code == 1 and "try --calibration percentile or entropy, or use --force" in one.stderr
     forced = runner.invoke(app, ["export", str(trained), "--out", str(tmp_path), "--quantize", "int8",
                                  "--max-drop", "-100", "--calib-images", "32", "--force", "--json"])
     assert forced.exit_code == 0, forced.output
     int8 = json.loads(forced.stdout)["artefacts"][-1]
     assert int8["kept"] and "--force" in int8["note"] and (tmp_path / "model.int8.onnx").is_file()
+    drops = {**int8["gate"]["refused_calibrations"], int8["gate"]["calibration"]: int8["gate"]["drop"]}
+    assert len(drops) == 3 and int8["gate"]["drop"] == min(drops.values())  # the least bad one is kept
+
+
+def test_auto_calibration_goes_on_past_a_method_that_cannot_calibrate(tmp_path: Path) -> None:
+    """percentile cannot histogram the untrained mobilenet_v3_small's nearly constant squeeze-excitation gates
+    (onnxruntime: "Too many bins"): named alone it is a one-line error and no file; under auto (minmax
+    refused by a gate no file passes) it is recorded and entropy is still tried."""
+    run = random_run(tmp_path, "mobilenet_v3_small", 32)
+    args = ["export", str(run), "--out", str(tmp_path / "out"), "--quantize", "int8", "--calib-images", "16"]
+    alone = runner.invoke(app, [*args, "--calibration", "percentile"])
+    assert alone.exit_code == 1 and "int8 quantisation failed (ValueError: Too many bins" in alone.stderr
+    assert "Traceback" not in alone.output and not (tmp_path / "out" / "model.int8.onnx").exists()
+    auto = runner.invoke(app, [*args, "--max-drop", "-100", "--force", "--json"])
+    assert auto.exit_code == 0, auto.output
+    gate = json.loads(auto.stdout)["artefacts"][-1]["gate"]
+    failed = gate["failed_calibrations"]
+    assert list(failed) == ["percentile"] and "Too many bins" in failed["percentile"]
+    assert gate["calibration"] in ("minmax", "entropy") and list(gate["refused_calibrations"]) in (
+        ["minmax"], ["entropy"])
+
+
+def test_auto_calibration_keeps_the_first_method_the_gate_passes(trained: Path, tmp_path: Path) -> None:
+    """--calibration auto (the default) tries minmax, then percentile while the gate refuses. Labelled with
+    percentile's own int8 predictions (on blends of two digits, borderline inputs), a gate at fp32's top-1
+    minus 100 points keeps percentile's file and refuses minmax's wherever the two files disagree."""
+    from PIL import Image
+
+    from exporters.quantize import quantize_file, quantize_int8
+    from exporters.validate import LabelledImages, calibration_images, split_images
+    from zoo.export_api import resolve_int8_scheme
+    from zoo.runtime.onnx_predictor import OnnxPredictor
+
+    config = load_config(trained)
+    export(trained, formats="onnx", out=tmp_path)
+    fp32, scheme = tmp_path / "model.onnx", resolve_int8_scheme("auto")
+    calib = calibration_images(trained, config, None, 64)
+    test = split_images(trained, config, ("test",), None, need_labels=True).images
+    blends = [Image.blend(a, b, 0.5) for a, b in itertools.pairwise(test)]
+    arrays = np.stack([OnnxPredictor(fp32).load(im) for im in blends])
+    predicted = {}
+    for method in ("minmax", "percentile"):
+        quantize_file(fp32, tmp_path / f"{method}.onnx", calib, True, scheme, method)
+        predicted[method] = OnnxPredictor(tmp_path / f"{method}.onnx").run(arrays).argmax(1)
+    assert (predicted["minmax"] != predicted["percentile"]).any()
+    fp32_top1 = float((OnnxPredictor(fp32).run(arrays).argmax(1) == predicted["percentile"]).mean() * 100)
+    gate = LabelledImages(blends, predicted["percentile"].tolist(), "blends")
+    report = quantize_int8(fp32, tmp_path / "model.int8.onnx", calib, gate, True, 2, scheme, "auto",
+                           max_drop=fp32_top1 - 100 + 1e-6)
+    assert report.kept and report.gate["calibration"] == "percentile" and report.gate["int8_top1"] == 100
+    assert list(report.gate["refused_calibrations"]) == ["minmax"]
+    assert report.note.startswith("percentile calibration kept after the gate refused drops of minmax")
+    meta = {p.key: p.value for p in onnx.load(str(tmp_path / "model.int8.onnx")).metadata_props}
+    assert "percentile calibration on 64 images" in meta["quantization"]
 
 
 def test_int8_u8s8_per_tensor_on_own_calibration_folder(trained: Path, tmp_path: Path) -> None:
@@ -293,7 +352,7 @@ def test_crashing_plugin_exporter_leaves_no_file(trained: Path, tmp_path: Path) 
         (["--quantize", "int4"], 2, "--quantize must be one of int8"),
         (["--quantize", "int8", "--int8-scheme", "u8u8"], 2, "--int8-scheme must be one of auto, s8s8, u8s8"),
         (["--quantize", "int8", "--calibration", "kl"], 2,
-         "--calibration must be one of minmax, percentile, entropy"),
+         "--calibration must be one of auto, minmax, percentile, entropy"),
         (["--opset", "99"], 2, "--opset 99: the installed onnxruntime supports opsets up to"),
         (["--image-size", "0"], 2, "--image-size must be a positive integer"),
     ],

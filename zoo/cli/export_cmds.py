@@ -41,9 +41,9 @@ def export(
     int8_scheme: str = typer.Option(
         "auto", "--int8-scheme", help="int8 activations/weights: auto (u8s8 on x86-64), s8s8, u8s8."),
     calibration: str = typer.Option(
-        "minmax", "--calibration",
+        "auto", "--calibration",
         help="int8 activation ranges: minmax (extremes), percentile (clips the top 0.001% of "
-             "magnitudes; try it when the gate refuses minmax), entropy."),
+             "magnitudes), entropy, or auto: minmax, then the others while the accuracy gate refuses."),
     half: bool = typer.Option(False, "--half", help="Also write model.fp16.onnx (for GPU providers)."),
     dynamo: bool = typer.Option(False, "--dynamo", help="Use the torch.export-based ONNX exporter."),
     input_dtype: str = typer.Option(
