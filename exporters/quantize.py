@@ -228,7 +228,8 @@ def quantize_int8(
     if not entry.kept and len(methods) == 1:
         entry.note += f"; try --calibration {_others(calibration)}, or use --force to keep it"
     elif not entry.kept:
-        entry.note += f" (and drops of {drops} with the other calibrations); use --force to keep the best"
+        entry.note += (f" (and drops of {drops} with the other calibrations)" if drops else "") + \
+            "; use --force to keep the best"
     elif refused and entry.gate["drop"] <= max_drop:
         entry.note = f"{entry.gate['calibration']} calibration kept after the gate refused drops of {drops}"
     entry.seconds = round(time.perf_counter() - start, 3)
