@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from zoo.errors import ZooError, ZooUsageError
 from zoo.export_api import (
-    CALIBRATION_METHODS,
+    CALIBRATION_CHOICES,
     INPUT_DTYPES,
     INPUT_LAYOUTS,
     INT8_SCHEMES,
@@ -130,8 +130,8 @@ def export(
     if int8_scheme not in INT8_SCHEMES:
         raise ZooUsageError(f"--int8-scheme must be one of {', '.join(INT8_SCHEMES)}, got '{int8_scheme}'")
     int8_scheme = resolve_int8_scheme(int8_scheme)
-    if calibration not in ("auto", *CALIBRATION_METHODS):
-        raise ZooUsageError(f"--calibration must be one of auto, {', '.join(CALIBRATION_METHODS)}, "
+    if calibration not in CALIBRATION_CHOICES:
+        raise ZooUsageError(f"--calibration must be one of {', '.join(CALIBRATION_CHOICES)}, "
                             f"got '{calibration}'")
     if quantize is not None and quantize not in QUANTIZE_CHOICES:
         raise ZooUsageError(f"--quantize must be one of {', '.join(QUANTIZE_CHOICES)}, got '{quantize}'")

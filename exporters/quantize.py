@@ -22,6 +22,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -201,11 +202,12 @@ def quantize_int8(
     squeeze-excitation gate) is recorded under ``failed_calibrations`` and "auto" goes on."""
     methods = CALIBRATION_METHODS if calibration == "auto" else (calibration,)
     start = time.perf_counter()
+    baseline = Baseline.of(fp32, gate)
     tried: list[ArtefactReport] = []
     failed: dict[str, str] = {}  # "auto" goes on past a method onnxruntime cannot calibrate
     for method in methods:
         try:
-            tried.append(_quantize_gated(fp32, final, calib, gate, per_channel, tracing_batch, scheme, method,
+            tried.append(_quantize_gated(baseline, final, calib, per_channel, tracing_batch, scheme, method,
                                          max_drop, force=force and len(methods) == 1))
         except ZooError as exc:
             if len(methods) == 1:
@@ -219,7 +221,7 @@ def quantize_int8(
     entry = tried[-1]
     if not entry.kept and force:  # "auto" with every method refused: keep the least bad
         best = min(tried, key=lambda e: e.gate["drop"]).gate["calibration"]
-        entry = _quantize_gated(fp32, final, calib, gate, per_channel, tracing_batch, scheme, best,
+        entry = _quantize_gated(baseline, final, calib, per_channel, tracing_batch, scheme, best,
                                 max_drop, force=True)
     refused = [e.gate for e in tried if not e.kept and e.gate["calibration"] != entry.gate["calibration"]]
     drops = ", ".join(f"{g['calibration']} {g['drop']:.2f}" for g in refused)
@@ -240,36 +242,52 @@ def _others(method: str) -> str:
     return " or ".join(m for m in CALIBRATION_METHODS if m != method)
 
 
+@dataclass
+class Baseline:
+    """The fp32 side of the gate: computed once, however many calibration methods are tried."""
+
+    path: Path
+    gate: LabelledImages
+    arrays: np.ndarray  # the gate images, preprocessed (int8 files keep the fp32 file's input contract)
+    probs: np.ndarray
+    speed_batch: np.ndarray
+    images_per_second: float
+
+    @classmethod
+    def of(cls, fp32: Path, gate: LabelledImages) -> Baseline:
+        reference = OnnxPredictor(fp32)
+        arrays = np.stack([reference.load(im) for im in gate.images])
+        speed_batch = np.resize(arrays, (8, *arrays.shape[1:]))  # repeats images when there are fewer
+        return cls(fp32, gate, arrays, reference.run(arrays), speed_batch,
+                   images_per_second(reference, speed_batch))
+
+
 def _quantize_gated(
-    fp32: Path, final: Path, calib: list[np.ndarray], gate: LabelledImages, per_channel: bool,
-    tracing_batch: int, scheme: str, calibration: str, max_drop: float, force: bool,
+    baseline: Baseline, final: Path, calib: list[np.ndarray], per_channel: bool, tracing_batch: int,
+    scheme: str, calibration: str, max_drop: float, force: bool,
 ) -> ArtefactReport:
     """One calibration method: quantise, check, gate on top-1; the file lands at ``final`` only when kept."""
     entry = ArtefactReport("onnx-int8", str(final), runtime="onnxruntime", precision="int8")
     tmp = temp_path(final)
     start = time.perf_counter()
     try:
-        quantize_file(fp32, tmp, calib, per_channel, scheme, calibration)
+        quantize_file(baseline.path, tmp, calib, per_channel, scheme, calibration)
         check_onnx(tmp)
-        reference, quantized = OnnxPredictor(fp32), OnnxPredictor(tmp)
-        arrays = np.stack([quantized.load(im) for im in gate.images])
-        fp32_probs = reference.run(arrays)
+        quantized, arrays, fp32_probs = OnnxPredictor(tmp), baseline.arrays, baseline.probs
         n = validation_batch(tracing_batch)
         int8_probs = np.concatenate([quantized.run(arrays[i : i + n]) for i in range(0, len(arrays), n)])
         single = quantized.run(arrays[:1])  # the batch axis must stay dynamic after quantisation
         if single.shape != (1, fp32_probs.shape[1]):
             raise ZooError(f"{final}: int8 model returned shape {single.shape} at batch 1")
-        labels = gate.labels or []
-        speed_batch = np.resize(arrays, (8, *arrays.shape[1:]))  # repeats images when there are fewer
+        labels = baseline.gate.labels or []
         entry.gate = {
             "images": len(labels),
-            "source": gate.source,
+            "source": baseline.gate.source,
             "fp32_top1": top1(fp32_probs, labels),
             "int8_top1": top1(int8_probs, labels),
             "top1_agreement": float((fp32_probs.argmax(1) == int8_probs.argmax(1)).mean() * 100),
             "max_drop": max_drop,
-            "speedup_batch8": (images_per_second(quantized, speed_batch)
-                               / images_per_second(reference, speed_batch)),
+            "speedup_batch8": images_per_second(quantized, baseline.speed_batch) / baseline.images_per_second,
             "per_channel": per_channel,
             "scheme": scheme,
             "calibration_images": len(calib),

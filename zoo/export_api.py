@@ -26,6 +26,7 @@ INPUT_DTYPES = ("float32", "uint8")  # what an artefact's input is (see ExportOp
 INPUT_LAYOUTS = ("NHWC", "NCHW")  # of a uint8 input; float32 input is always NCHW
 INT8_SCHEMES = ("auto", "s8s8", "u8s8")  # activations/weights signedness (see exporters/quantize.py)
 CALIBRATION_METHODS = ("minmax", "percentile", "entropy")  # onnxruntime's int8 activation range methods
+CALIBRATION_CHOICES = ("auto", *CALIBRATION_METHODS)  # auto: minmax, then the others while the gate refuses
 
 
 def resolve_int8_scheme(scheme: str) -> str:
