@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 import zoo
 from zoo.cli import app
 from zoo.training.config import FAMILY_DEFAULTS, TrainConfig, family_defaults, resolve_options, scaled_lr
+from zoo.tuning.space import default_space
 
 TINY = {"image_size": 16, "workers": 0, "quiet": True}
 
@@ -162,6 +163,16 @@ def test_vgg_without_batchnorm_has_its_own_defaults() -> None:
     assert family_defaults(plain.family, plain.tags) == FAMILY_DEFAULTS["vgg-plain"]
     assert family_defaults(bn.family, bn.tags) == FAMILY_DEFAULTS["vgg"]
     assert FAMILY_DEFAULTS["vgg-plain"].optimizer == "adamw"
+
+
+def test_batchnorm_vgg_with_torchvisions_head_takes_a_lower_lr() -> None:
+    """Above 64 px a VGG keeps its 25088-wide head, which SGD at the small head's 0.05 blows up."""
+    bn, plain = zoo.get_spec("vgg16_bn"), zoo.get_spec("vgg16")
+    assert family_defaults(bn.family, bn.tags, 64) == FAMILY_DEFAULTS["vgg"]
+    assert family_defaults(bn.family, bn.tags, 65) == FAMILY_DEFAULTS["vgg-imagenet-head"]
+    assert FAMILY_DEFAULTS["vgg-imagenet-head"].lr < FAMILY_DEFAULTS["vgg"].lr / 5
+    assert family_defaults(plain.family, plain.tags, 224) == FAMILY_DEFAULTS["vgg-plain"]
+    assert "lr=0.0005..0.015:log" in default_space(bn, 224)
 
 
 def test_configure_device_is_a_no_op_on_cpu() -> None:

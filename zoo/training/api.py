@@ -136,10 +136,10 @@ def train(
             )
     if dist is not None:  # a data directory that differs between nodes fails here, on every rank
         dist.agree([list(splits.classes), len(splits.train), len(splits.val)], "data (classes, train, val)")
-    defaults = family_defaults(spec.family, spec.tags)
+    image_size = _image_size(spec, splits, cfg, prior)
+    defaults = family_defaults(spec.family, spec.tags, image_size)
     device = dist.device if dist is not None else resolve_device(cfg.device)
-    cfg = resolve_options(cfg, defaults, len(splits.train), device=device,
-                          image_size=_image_size(spec, splits, cfg, prior))
+    cfg = resolve_options(cfg, defaults, len(splits.train), device=device, image_size=image_size)
     precision = resolve_precision(cfg.precision, device, defaults.cpu_bf16)
     if cfg.compile:
         check_compile(device)

@@ -48,6 +48,10 @@ FAMILY_DEFAULTS: dict[str, FamilyDefaults] = {
     # VGG without BatchNorm: SGD at 0.05 left vgg11 at chance on digits (with fan_in convs it learned, then
     # diverged in the third epoch); AdamW 3e-4 learned best of those tried (RESULTS.md, "VGG without BN")
     "vgg-plain": FamilyDefaults("adamw", 3e-4, 5e-4, 64, cpu_bf16=True, channels_last=False),
+    # VGG with BatchNorm above SMALL_INPUT_MAX px keeps torchvision's 25088-4096-4096 head, whose wide fan-in
+    # SGD at 0.05 blew up on the first steps (vgg16_bn on digits at 96 px stayed at chance for 6 epochs;
+    # 0.005 reached 97.6%); the small-image head needs the 0.05 (RESULTS.md, "VGG's ImageNet head")
+    "vgg-imagenet-head": FamilyDefaults("sgd", 0.005, 5e-4, 64, cpu_bf16=True, channels_last=False),
     "resnet": FamilyDefaults("sgd", 0.1, 5e-4, 64, cpu_bf16=True, channels_last=False),
     "mobilenet": FamilyDefaults("adamw", 3e-3, 1e-2, 64, cpu_bf16=False, channels_last=True),
 }
@@ -56,6 +60,8 @@ GENERIC_DEFAULTS = FamilyDefaults("adamw", 2e-3, 1e-2, 64, cpu_bf16=False, chann
 # On CUDA the default batch is larger (the GPU needs it to be busy): 512 for small images, 128 above
 # SMALL_IMAGE px; the learning rate then follows the batch by the square-root rule (below).
 CUDA_BATCH, CUDA_BATCH_LARGE, SMALL_IMAGE = 512, 128, 64
+
+SMALL_INPUT_MAX = 64  # ImageNet-style nets keep their early resolution (and a small head) up to this size
 
 TARGET_STEPS = 6000  # default epochs aim at about this many optimiser steps ...
 MIN_EPOCHS, MAX_EPOCHS = 10, 30  # ... within these bounds
@@ -153,10 +159,13 @@ class TrainConfig:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
-def family_defaults(family: str, tags: tuple[str, ...] = ()) -> FamilyDefaults:
-    """By family; a family we have not measured borrows from the one its tags resemble."""
+def family_defaults(family: str, tags: tuple[str, ...] = (), image_size: int | None = None) -> FamilyDefaults:
+    """By family; a family we have not measured borrows from the one its tags resemble.
+    ``image_size`` matters where the network's head depends on it (VGG); None: a small image."""
     if family == "vgg" and "bn" not in tags:
         return FAMILY_DEFAULTS["vgg-plain"]
+    if family == "vgg" and image_size is not None and image_size > SMALL_INPUT_MAX:
+        return FAMILY_DEFAULTS["vgg-imagenet-head"]
     if family in FAMILY_DEFAULTS:
         return FAMILY_DEFAULTS[family]
     if "depthwise" in tags:

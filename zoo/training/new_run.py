@@ -23,9 +23,7 @@ from zoo.run import (
     atomic_write_text,
     stopped_before_first_checkpoint,
 )
-from zoo.training.config import TrainConfig
-
-SMALL_INPUT_MAX = 64  # ImageNet-style nets keep their early resolution for images up to this size
+from zoo.training.config import SMALL_INPUT_MAX, TrainConfig
 
 
 def check_out(out: Path) -> Path:

@@ -152,9 +152,10 @@ def _param(name: str, spec: str, token: str) -> Param:
     return Param(name, model, low=low, high=high, log=log, integer=integer)
 
 
-def default_space(spec: ArchSpec) -> str:
-    """Around the family's own defaults: its optimiser, lr /10..x3, weight decay, batch, augmentation."""
-    d = family_defaults(spec.family, spec.tags)
+def default_space(spec: ArchSpec, image_size: int | None = None) -> str:
+    """Around the family's own defaults (at ``image_size``, where they depend on it): its optimiser,
+    lr /10..x3, weight decay, batch, augmentation."""
+    d = family_defaults(spec.family, spec.tags, image_size)
     wd = "1e-5..1e-2" if d.optimizer == "sgd" else "1e-4..1e-1"
     return (f"lr={d.lr / 10:g}..{d.lr * 3:g}:log wd={wd}:log batch=32,64,128 "
             f"optimizer={d.optimizer} augment=none,light,standard")

@@ -272,7 +272,7 @@ def tune(
             _check_out(Path(out))
         settings = {k: DEFAULTS.get(k) if v is None else v for k, v in given.items()}
         settings.update(arch=spec.name, data=source_id(data), fixed=fixed, study_name=study_name or "",
-                        space=space if space is not None else default_space(spec))
+                        space=space if space is not None else default_space(spec, fixed.get("image_size")))
     _check_args(settings["sampler"], settings["pruner"], settings["trials"], settings.get("timeout"),
                 settings["metric"], settings.get("epochs"))
     params = parse_space(settings["space"])
