@@ -249,7 +249,7 @@ def tune(
     Returns the summary; writes the study directory.
     """
     optuna = import_optuna()
-    from zoo.training.new_run import source_id
+    from zoo.training.new_run import input_shape, source_id
 
     spec = get_spec(arch)
     arch = spec.name  # a family name ("vgg") means its default member
@@ -271,21 +271,24 @@ def tune(
         if out is not None:
             _check_out(Path(out))
         settings = {k: DEFAULTS.get(k) if v is None else v for k, v in given.items()}
-        settings.update(arch=spec.name, data=source_id(data), fixed=fixed, study_name=study_name or "",
-                        space=space if space is not None else default_space(spec, fixed.get("image_size")))
+        settings.update(arch=spec.name, data=source_id(data), fixed=fixed, study_name=study_name or "")
     _check_args(settings["sampler"], settings["pruner"], settings["trials"], settings.get("timeout"),
                 settings["metric"], settings.get("epochs"))
+    from zoo.data import load_splits
+
+    splits = None  # loaded before anything is written: bad data writes nothing
+    if settings["space"] is None:  # around the defaults at the size the trials will train at
+        cfg = TrainConfig(**fixed)
+        splits = load_splits(settings["data"], val_split=cfg.val_split, seed=settings["seed"])
+        settings["space"] = default_space(spec, input_shape(spec, splits, cfg)[0])
     params = parse_space(settings["space"])
     both = sorted(set(settings["fixed"]) & {p.name for p in params})
     if both:
         raise ZooUsageError(f"--space searches {', '.join(both)}, which is also fixed by its own flag")
     base = {**settings["fixed"], **{p.name: p.choices[0] for p in params if p.fixed and not p.model}}
     check_space(params, spec, base)
-
-    from zoo.data import load_splits
-
-    val_split = TrainConfig.from_dict(base).val_split
-    load_splits(settings["data"], val_split=val_split, seed=settings["seed"])  # bad data: nothing written
+    if splits is None:  # the split as the space's fixed values leave it
+        load_splits(settings["data"], val_split=TrainConfig.from_dict(base).val_split, seed=settings["seed"])
     external = settings.get("storage")
     if external and "***" in external:
         raise ZooUsageError("--storage: the study's database password is not stored; give --storage again")
