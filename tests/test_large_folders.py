@@ -6,11 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
-from sklearn.datasets import load_digits
+from image_folders import digits_folder
 from typer.testing import CliRunner
 
 from zoo.cli import app
@@ -19,16 +17,6 @@ from zoo.data.loaders import ImageSet, make_loaders
 from zoo.data.splits import SampleSet
 
 PREPROCESSING = {"channels": 1, "resize": 16, "crop": 16, "mean": [0.5], "std": [0.25]}
-
-
-def digits_folder(root: Path, count: int = 200) -> Path:
-    """``count`` real digit scans as 16 px class folders, PNG and JPEG alternating."""
-    digits = load_digits()
-    for i, (image, label) in enumerate(zip(digits.images[:count], digits.target[:count], strict=True)):
-        (root / str(label)).mkdir(parents=True, exist_ok=True)
-        pixels = Image.fromarray((image * 15).astype(np.uint8)).resize((16, 16))
-        pixels.save(root / str(label) / f"{i}.{'jpg' if i % 2 else 'png'}")
-    return root
 
 
 def truncate(path: Path) -> Path:

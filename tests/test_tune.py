@@ -13,11 +13,9 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import optuna
 import pytest
-from PIL import Image
-from sklearn.datasets import load_digits
+from image_folders import digits_folder
 from typer.testing import CliRunner
 
 import zoo
@@ -276,15 +274,10 @@ def test_space_errors_without_the_cli() -> None:
 def test_default_space_follows_the_size_the_data_trains_at(tmp_path: Path) -> None:
     # 72 px photos, no --image-size: the trials train a BatchNorm VGG with torchvision's head, whose
     # default lr is 0.005, so the space is centred there and not on the small head's 0.05
-    digits = load_digits()
-    for i in range(20):
-        label = int(digits.target[i]) % 2
-        (tmp_path / "data" / str(label)).mkdir(parents=True, exist_ok=True)
-        scan = Image.fromarray((digits.images[i] * 15).astype(np.uint8)).resize((72, 72))
-        scan.save(tmp_path / "data" / str(label) / f"{i}.png")
     spec = get_spec("vgg11_bn")
-    summary = zoo.tune("vgg11_bn", tmp_path / "data", out=tmp_path / "s", trials=1, epochs=1, workers=0,
-                       threads=1, quiet=True)
+    photos = digits_folder(tmp_path / "data", 40, size=72)
+    summary = zoo.tune("vgg11_bn", photos, out=tmp_path / "s", trials=1, epochs=1, workers=0, threads=1,
+                       quiet=True)
     assert summary.space == default_space(spec, 72) != default_space(spec, 64)
     assert summary.space.startswith("lr=0.0005..0.015:log")
     (trial,) = summary.trials

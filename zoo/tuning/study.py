@@ -254,7 +254,8 @@ def tune(
     spec = get_spec(arch)
     arch = spec.name  # a family name ("vgg") means its default member
     try:
-        TrainConfig(**fixed).validate()
+        fixed_config = TrainConfig(**fixed)
+        fixed_config.validate()
     except TypeError as exc:
         raise ZooUsageError(f"unknown training option ({exc})") from None
     if resume is not None and out is not None:
@@ -278,9 +279,8 @@ def tune(
 
     splits = None  # loaded before anything is written: bad data writes nothing
     if settings["space"] is None:  # around the defaults at the size the trials will train at
-        cfg = TrainConfig(**fixed)
-        splits = load_splits(settings["data"], val_split=cfg.val_split, seed=settings["seed"])
-        settings["space"] = default_space(spec, input_shape(spec, splits, cfg)[0])
+        splits = load_splits(settings["data"], val_split=fixed_config.val_split, seed=settings["seed"])
+        settings["space"] = default_space(spec, input_shape(spec, splits, fixed_config)[0])
     params = parse_space(settings["space"])
     both = sorted(set(settings["fixed"]) & {p.name for p in params})
     if both:
